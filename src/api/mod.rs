@@ -1,0 +1,73 @@
+//! Shared pieces of the HTTP API: authentication extractors, pagination, JSON/query
+//! configuration and the error handlers that keep every error a JSON body.
+
+pub mod auth;
+pub mod health;
+pub mod pagination;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+
+/// A resource whose unknown methods answer `405` JSON instead of actix's default 404.
+pub fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}
+
+/// JSON bodies: 1 MiB at most (`413`), `application/json` only (`415`), parse errors `400`.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024 * 1024)
+        .error_handler(|err, _req| {
+            use actix_web::error::JsonPayloadError as E;
+            let api = match &err {
+                E::ContentType => ApiError::UnsupportedMediaType(
+                    "Unsupported media type; send application/json.".into(),
+                ),
+                E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+                    ApiError::TooLarge("Request body is too large.".into())
+                }
+                E::Deserialize(e) => ApiError::BadRequest(format!("JSON parse error - {e}")),
+                other => ApiError::BadRequest(format!("Malformed request body - {other}")),
+            };
+            api.into()
+        })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("Invalid query parameters - {err}")).into()
+    })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err, _req| ApiError::NotFound.into())
+}
+
+/// Parses a path id as a UUID; anything else is simply not found.
+pub fn parse_id(id: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(id)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// The request id the middleware attached (for logs and error bodies).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+use actix_web::HttpMessage;

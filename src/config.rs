@@ -1,0 +1,382 @@
+//! Settings: `CONVENE_*` environment variables, optionally a TOML file with the same keys in
+//! lower case (environment wins), and `<NAME>_FILE` variants for secrets.
+//! A bad value stops the start with a message naming the variable and what is valid.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+/// Every variable Convene reads, with its default (None = unset by default).
+pub const VARIABLES: &[(&str, Option<&str>)] = &[
+    ("CONVENE_LISTEN", Some("127.0.0.1:8080")),
+    ("CONVENE_PUBLIC_URL", Some("http://127.0.0.1:8080")),
+    ("CONVENE_DATA_DIR", Some("./data")),
+    ("CONVENE_MASTER_KEY", None),
+    ("CONVENE_REDIRECT_ALLOWLIST", Some("")),
+    ("CONVENE_SYNC_INTERVAL_SECS", Some("60")),
+    ("CONVENE_SYNC_WINDOW_PAST_DAYS", Some("1")),
+    ("CONVENE_SYNC_WINDOW_FUTURE_DAYS", Some("28")),
+    (
+        "CONVENE_GOOGLE_AUTH_URL",
+        Some("https://accounts.google.com/o/oauth2/v2/auth"),
+    ),
+    (
+        "CONVENE_GOOGLE_TOKEN_URL",
+        Some("https://oauth2.googleapis.com/token"),
+    ),
+    ("CONVENE_GOOGLE_API_URL", Some("https://www.googleapis.com")),
+    (
+        "CONVENE_MICROSOFT_AUTH_URL",
+        Some("https://login.microsoftonline.com/common/oauth2/v2.0/authorize"),
+    ),
+    (
+        "CONVENE_MICROSOFT_TOKEN_URL",
+        Some("https://login.microsoftonline.com/common/oauth2/v2.0/token"),
+    ),
+    (
+        "CONVENE_MICROSOFT_GRAPH_URL",
+        Some("https://graph.microsoft.com/v1.0"),
+    ),
+    (
+        "CONVENE_ZOOM_AUTH_URL",
+        Some("https://zoom.us/oauth/authorize"),
+    ),
+    (
+        "CONVENE_ZOOM_TOKEN_URL",
+        Some("https://zoom.us/oauth/token"),
+    ),
+    ("CONVENE_ZOOM_API_URL", Some("https://api.zoom.us/v2")),
+    ("CONVENE_BOT_API_URL", None),
+    ("CONVENE_BOT_API_KEY", None),
+    (
+        "CONVENE_WEBHOOK_RETRY_SCHEDULE",
+        Some("5,300,1800,7200,18000,36000,36000"),
+    ),
+    ("CONVENE_CALENDAR_AUTH_TOKEN_TTL_SECS", Some("86400")),
+    ("CONVENE_LOG", Some("info")),
+    ("CONVENE_LOG_FORMAT", Some("text")),
+    ("CONVENE_CONFIG", None),
+];
+
+/// Variables that hold secrets: they also accept `<NAME>_FILE` and are never printed.
+pub const SECRET_VARIABLES: &[&str] = &["CONVENE_MASTER_KEY", "CONVENE_BOT_API_KEY"];
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &str, message: impl Into<String>) -> Self {
+        Self {
+            variable: variable.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProviderUrls {
+    pub google_auth: Url,
+    pub google_token: Url,
+    pub google_api: Url,
+    pub microsoft_auth: Url,
+    pub microsoft_token: Url,
+    pub microsoft_graph: Url,
+    pub zoom_auth: Url,
+    pub zoom_token: Url,
+    pub zoom_api: Url,
+}
+
+/// A secret string that never shows itself in `Debug` output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub master_key: Option<Secret>,
+    pub redirect_allowlist: Vec<String>,
+    pub sync_interval: Duration,
+    pub sync_window_past_days: u32,
+    pub sync_window_future_days: u32,
+    pub providers: ProviderUrls,
+    pub bot_api_url: Option<Url>,
+    pub bot_api_key: Option<Secret>,
+    pub webhook_retry_schedule: Vec<Duration>,
+    pub calendar_auth_token_ttl: Duration,
+    pub log: String,
+    pub log_format: LogFormat,
+    /// Unknown `CONVENE_*` variables seen at load time (warned about at start).
+    pub unknown_variables: Vec<String>,
+}
+
+/// Where raw values come from: a map of `CONVENE_*` names to strings.
+pub type RawVars = HashMap<String, String>;
+
+impl Settings {
+    /// Loads settings from the process environment and an optional TOML file.
+    pub fn from_env(config_file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        let env: RawVars = std::env::vars()
+            .filter(|(k, _)| k.starts_with("CONVENE_"))
+            .collect();
+        Self::from_sources(env, config_file)
+    }
+
+    /// Loads settings from explicit variables (tests use this) plus an optional TOML file.
+    pub fn from_sources(
+        mut env: RawVars,
+        config_file: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let file = config_file.or_else(|| env.get("CONVENE_CONFIG").map(PathBuf::from));
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(
+                    "CONVENE_CONFIG",
+                    format!("cannot read config file {}: {e}", path.display()),
+                )
+            })?;
+            let table: toml::Table = text.parse().map_err(|e| {
+                ConfigError::new(
+                    "CONVENE_CONFIG",
+                    format!("{} is not valid TOML: {e}", path.display()),
+                )
+            })?;
+            for (key, value) in table {
+                let name = format!("CONVENE_{}", key.to_uppercase());
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Array(items) => items
+                        .iter()
+                        .map(|v| match v {
+                            toml::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => {
+                        return Err(ConfigError::new(
+                            &name,
+                            format!("unsupported TOML value {other}"),
+                        ))
+                    }
+                };
+                vars.insert(name, value);
+            }
+        }
+        // `_FILE` variants for secrets: read the file, trim the trailing newline.
+        for secret in SECRET_VARIABLES {
+            let file_var = format!("{secret}_FILE");
+            if let Some(path) = env.remove(&file_var).or_else(|| vars.remove(&file_var)) {
+                let content = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::new(&file_var, format!("cannot read secret file {path}: {e}"))
+                })?;
+                env.insert(secret.to_string(), content.trim_end().to_string());
+            }
+        }
+        for (k, v) in env {
+            vars.insert(k, v);
+        }
+
+        let known: Vec<&str> = VARIABLES.iter().map(|(k, _)| *k).collect();
+        let unknown_variables = vars
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let get = |name: &str| -> Option<String> {
+            vars.get(name).cloned().or_else(|| {
+                VARIABLES
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .and_then(|(_, d)| d.map(str::to_string))
+            })
+        };
+        let required = |name: &str| get(name).unwrap_or_default();
+
+        let listen = required("CONVENE_LISTEN").parse().map_err(|_| {
+            ConfigError::new(
+                "CONVENE_LISTEN",
+                "must be an address and port such as 127.0.0.1:8080 or 0.0.0.0:8080",
+            )
+        })?;
+        let public_url = parse_http_url("CONVENE_PUBLIC_URL", &required("CONVENE_PUBLIC_URL"))?;
+        let data_dir = PathBuf::from(required("CONVENE_DATA_DIR"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new(
+                "CONVENE_DATA_DIR",
+                "must be a directory path",
+            ));
+        }
+        let redirect_allowlist = required("CONVENE_REDIRECT_ALLOWLIST")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                crate::redirects::parse_origin(s).ok_or_else(|| {
+                    ConfigError::new(
+                        "CONVENE_REDIRECT_ALLOWLIST",
+                        format!("{s:?} is not an origin such as https://app.example.com"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let sync_interval_secs = parse_u64_range(
+            "CONVENE_SYNC_INTERVAL_SECS",
+            &required("CONVENE_SYNC_INTERVAL_SECS"),
+            1,
+            86_400,
+        )?;
+        let past = parse_u64_range(
+            "CONVENE_SYNC_WINDOW_PAST_DAYS",
+            &required("CONVENE_SYNC_WINDOW_PAST_DAYS"),
+            0,
+            365,
+        )? as u32;
+        let future = parse_u64_range(
+            "CONVENE_SYNC_WINDOW_FUTURE_DAYS",
+            &required("CONVENE_SYNC_WINDOW_FUTURE_DAYS"),
+            1,
+            730,
+        )? as u32;
+        let url = |name: &str| parse_http_url(name, &required(name));
+        let providers = ProviderUrls {
+            google_auth: url("CONVENE_GOOGLE_AUTH_URL")?,
+            google_token: url("CONVENE_GOOGLE_TOKEN_URL")?,
+            google_api: url("CONVENE_GOOGLE_API_URL")?,
+            microsoft_auth: url("CONVENE_MICROSOFT_AUTH_URL")?,
+            microsoft_token: url("CONVENE_MICROSOFT_TOKEN_URL")?,
+            microsoft_graph: url("CONVENE_MICROSOFT_GRAPH_URL")?,
+            zoom_auth: url("CONVENE_ZOOM_AUTH_URL")?,
+            zoom_token: url("CONVENE_ZOOM_TOKEN_URL")?,
+            zoom_api: url("CONVENE_ZOOM_API_URL")?,
+        };
+        let bot_api_url = match get("CONVENE_BOT_API_URL").filter(|s| !s.is_empty()) {
+            Some(s) => Some(parse_http_url("CONVENE_BOT_API_URL", &s)?),
+            None => None,
+        };
+        let bot_api_key = get("CONVENE_BOT_API_KEY")
+            .filter(|s| !s.is_empty())
+            .map(Secret);
+        let webhook_retry_schedule = required("CONVENE_WEBHOOK_RETRY_SCHEDULE")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<u64>().map(Duration::from_secs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                ConfigError::new(
+                    "CONVENE_WEBHOOK_RETRY_SCHEDULE",
+                    "must be a comma-separated list of whole seconds, e.g. 5,300,1800",
+                )
+            })?;
+        let ttl = parse_u64_range(
+            "CONVENE_CALENDAR_AUTH_TOKEN_TTL_SECS",
+            &required("CONVENE_CALENDAR_AUTH_TOKEN_TTL_SECS"),
+            1,
+            365 * 86_400,
+        )?;
+        let log = required("CONVENE_LOG");
+        if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
+            return Err(ConfigError::new(
+                "CONVENE_LOG",
+                "must be a tracing filter such as info, debug or convene=debug,info",
+            ));
+        }
+        let log_format = match required("CONVENE_LOG_FORMAT").to_lowercase().as_str() {
+            "text" | "" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => {
+                return Err(ConfigError::new(
+                    "CONVENE_LOG_FORMAT",
+                    "must be text or json",
+                ))
+            }
+        };
+        let master_key = get("CONVENE_MASTER_KEY")
+            .filter(|s| !s.is_empty())
+            .map(Secret);
+        if let Some(key) = &master_key {
+            crate::crypto::decode_master_key(&key.0)
+                .map_err(|m| ConfigError::new("CONVENE_MASTER_KEY", m))?;
+        }
+
+        Ok(Settings {
+            listen,
+            public_url,
+            data_dir,
+            master_key,
+            redirect_allowlist,
+            sync_interval: Duration::from_secs(sync_interval_secs),
+            sync_window_past_days: past,
+            sync_window_future_days: future,
+            providers,
+            bot_api_url,
+            bot_api_key,
+            webhook_retry_schedule,
+            calendar_auth_token_ttl: Duration::from_secs(ttl),
+            log,
+            log_format,
+            unknown_variables,
+        })
+    }
+
+    /// The public URL without a trailing slash, for building absolute links.
+    pub fn public_base(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_string()
+    }
+
+    /// An absolute URL on this server for `path` (which starts with `/`).
+    pub fn public_link(&self, path: &str) -> String {
+        format!("{}{}", self.public_base(), path)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("convene.db")
+    }
+}
+
+fn parse_http_url(name: &str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|_| {
+        ConfigError::new(
+            name,
+            format!("{value:?} is not an absolute http(s) URL such as https://example.com"),
+        )
+    })?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(ConfigError::new(name, "must use http or https"));
+    }
+    Ok(url)
+}
+
+fn parse_u64_range(name: &str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(
+            name,
+            format!("must be a whole number from {min} to {max} (got {value:?})"),
+        )),
+    }
+}

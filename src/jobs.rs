@@ -1,0 +1,123 @@
+//! Background sweeps.
+//!
+//! tokio-cron-scheduler only *triggers*; the database says what is due (`next_attempt_at`,
+//! `next_sync_at`, ...), so a missed tick, a restart or a crash loses nothing. A sweep never
+//! overlaps itself (a per-sweep lock taken with `try_lock`), and each sweep is a plain async
+//! function that tests call directly. Sweeps with a waker also run as soon as it is notified
+//! (e.g. a webhook was enqueued), so first attempts do not wait for the next tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::Notify;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::state::{AppState, Wakers};
+use crate::store;
+
+pub type SweepFn = fn(AppState) -> BoxFuture<'static, anyhow::Result<()>>;
+
+pub struct Sweep {
+    pub name: &'static str,
+    pub every: Duration,
+    pub run: SweepFn,
+    pub waker: Option<fn(&Wakers) -> Arc<Notify>>,
+}
+
+/// Every periodic sweep of the server.
+pub fn all() -> Vec<Sweep> {
+    vec![Sweep {
+        name: "prune_admin_sessions",
+        every: Duration::from_secs(3600),
+        run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
+        waker: None,
+    }]
+}
+
+/// Runs one sweep unless it is already running; records its health for the overview page.
+/// Returns false when skipped because a previous run was still going.
+pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
+    let lock = state.locks.get(&format!("sweep:{}", sweep.name));
+    let Ok(_guard) = lock.try_lock() else {
+        return false;
+    };
+    let started = state.now_ms();
+    let result = (sweep.run)(state.clone()).await;
+    let finished = state.now_ms();
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    if let Some(e) = &error {
+        tracing::warn!(sweep = sweep.name, error = %e, "sweep failed");
+    }
+    let name = sweep.name;
+    let _ = state
+        .store
+        .write(move |tx| store::jobs::record(tx, name, started, finished, error.as_deref()))
+        .await
+        .map_err(|e: store::StoreError| tracing::warn!(error = %e, "cannot record sweep run"));
+    true
+}
+
+/// Starts the scheduler and the waker loops; the returned handle stops them.
+pub async fn start(state: AppState) -> anyhow::Result<JobsHandle> {
+    let scheduler = JobScheduler::new().await?;
+    let mut tasks = Vec::new();
+    for sweep in all() {
+        let sweep = Arc::new(sweep);
+        let st = state.clone();
+        let sw = sweep.clone();
+        scheduler
+            .add(Job::new_repeated_async(sweep.every, move |_id, _l| {
+                let st = st.clone();
+                let sw = sw.clone();
+                Box::pin(async move {
+                    run_sweep(&st, &sw).await;
+                })
+            })?)
+            .await?;
+        if let Some(waker) = sweep.waker {
+            let notify = waker(&state.wake);
+            let st = state.clone();
+            let sw = sweep.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    notify.notified().await;
+                    // A run already in progress may miss this change; run until one took it.
+                    while !run_sweep(&st, &sw).await {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }));
+        }
+        // Run each sweep once at start: work that came due while the server was down.
+        let st = state.clone();
+        tasks.push(tokio::spawn(async move {
+            run_sweep(&st, &sweep).await;
+        }));
+    }
+    scheduler.start().await?;
+    Ok(JobsHandle { scheduler, tasks })
+}
+
+pub struct JobsHandle {
+    scheduler: JobScheduler,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl JobsHandle {
+    pub async fn stop(mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.scheduler.shutdown().await;
+    }
+}
+
+/// Deletes expired admin sessions.
+pub async fn prune_admin_sessions(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.now_ms();
+    Ok(state
+        .store
+        .write(move |tx| store::admin::prune_sessions(tx, now))
+        .await?)
+}

@@ -1,0 +1,17 @@
+//! Convene: calendars, Zoom OAuth and meeting-bot scheduling for an application's users.
+
+pub mod admin;
+pub mod admin_password;
+pub mod admin_rate_limit;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod jobs;
+pub mod redirects;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod webhooks;

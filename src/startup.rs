@@ -1,0 +1,235 @@
+//! Builds the application from settings: opens and migrates the store, loads the master
+//! key, binds the listener (port 0 works: tests read the bound port) and wires the routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use anyhow::Context;
+
+use crate::api::{self, RequestId};
+use crate::config::Settings;
+use crate::crypto::{self, Keyring};
+use crate::state::{AppState, Clock, KeyedLocks, Wakers};
+use crate::store::{self, settings as kv, Store};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+/// Opens the data directory and database, migrates, and checks the master key against the
+/// database. Shared by `serve` and the CLI commands that touch data.
+pub fn open_data(settings: &Settings) -> anyhow::Result<(Store, Keyring)> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "CONVENE_DATA_DIR: cannot create {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = Store::open(&settings.db_path())
+        .with_context(|| format!("cannot open {}", settings.db_path().display()))?;
+    store.blocking(store::migrations::migrate)?;
+    let keys = Keyring::load_or_create(
+        settings.master_key.as_ref().map(|s| s.0.as_str()),
+        &settings.data_dir,
+    )?;
+    check_master_key(&store, &keys)?;
+    Ok((store, keys))
+}
+
+/// The database remembers a value sealed with the key it was created with; a different
+/// key is reported as such at start instead of producing garbage later.
+fn check_master_key(store: &Store, keys: &Keyring) -> anyhow::Result<()> {
+    const PROBE: &str = "convene master key check";
+    let existing = store.blocking(|c| kv::get(c, kv::MASTER_KEY_CHECK))?;
+    match existing {
+        None => {
+            let sealed = keys.encrypt(PROBE);
+            store
+                .blocking_write(|tx| kv::set(tx, kv::MASTER_KEY_CHECK, &sealed, store::now_ms()))?;
+        }
+        Some(sealed) => match keys.decrypt(&sealed) {
+            Ok(v) if v == PROBE => {
+                // Re-seal under the current key after a rotation.
+                if !sealed.starts_with(&format!("v1.{}.", keys.current_key_id())) {
+                    let resealed = keys.encrypt(PROBE);
+                    store.blocking_write(|tx| {
+                        kv::set(tx, kv::MASTER_KEY_CHECK, &resealed, store::now_ms())
+                    })?;
+                }
+            }
+            _ => anyhow::bail!(
+                "the master key does not match this database: its secrets were sealed with \
+                 key id {}; set CONVENE_MASTER_KEY (or DATA_DIR/master.key) to that key, \
+                 listing the new key first when rotating",
+                sealed.split('.').nth(1).unwrap_or("?")
+            ),
+        },
+    }
+    Ok(())
+}
+
+/// The workspace webhook secret (`whsec_...`), created on first use.
+pub fn ensure_workspace_secret(store: &Store, keys: &Keyring) -> anyhow::Result<String> {
+    if let Some(sealed) = store.blocking(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))? {
+        return Ok(keys.decrypt(&sealed)?);
+    }
+    let secret = new_webhook_secret();
+    let sealed = keys.encrypt(&secret);
+    store
+        .blocking_write(|tx| kv::set(tx, kv::WORKSPACE_WEBHOOK_SECRET, &sealed, store::now_ms()))?;
+    Ok(secret)
+}
+
+/// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
+pub fn new_webhook_secret() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("CONVENE_LISTEN: cannot bind {}", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`Application::build`] on a listener bound beforehand (tests bind port 0 first,
+    /// so the public URL can name the real port).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let s = settings.clone();
+        let (store, keys) = tokio::task::spawn_blocking(move || open_data(&s)).await??;
+        let port = listener.local_addr()?.port();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let state = AppState {
+            settings: settings.clone(),
+            store,
+            keys: Arc::new(keys),
+            http,
+            clock: Clock::default(),
+            locks: KeyedLocks::default(),
+            wake: Wakers::default(),
+            login_limiter: Default::default(),
+        };
+        {
+            let (st, ks) = (state.store.clone(), state.keys.clone());
+            tokio::task::spawn_blocking(move || ensure_workspace_secret(&st, &ks)).await??;
+        }
+        crate::admin::announce_setup_link(&state).await?;
+        let server = run(listener, state.clone())?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> AppState {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT (actix handles both gracefully).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Every route of the server.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    api::health::configure(cfg);
+    crate::webhooks::configure(cfg);
+    crate::admin::configure(cfg);
+}
+
+fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(api::json_config())
+            .app_data(api::query_config())
+            .app_data(api::path_config())
+            .configure(routes)
+            .default_service(web::to(api::not_found))
+            .wrap(NormalizePath::new(TrailingSlash::Always))
+            .wrap_fn(|req, srv| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| {
+                        !v.is_empty()
+                            && v.len() <= 64
+                            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
+                    .map(str::to_string)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                req.extensions_mut().insert(RequestId(id.clone()));
+                let method = req.method().clone();
+                let path = req.path().to_string();
+                let started = std::time::Instant::now();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let status = res.status();
+                    let mut res: ServiceResponse<EitherBody<_>> = if status.as_u16() == 500 {
+                        let (req, _) = res.into_parts();
+                        let body = HttpResponse::InternalServerError().json(
+                            serde_json::json!({ "detail": "Internal error", "request_id": id }),
+                        );
+                        ServiceResponse::new(req, body).map_into_right_body()
+                    } else {
+                        res.map_into_left_body()
+                    };
+                    if let Ok(v) = HeaderValue::from_str(&id) {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), v);
+                    }
+                    tracing::info!(
+                        request_id = %id,
+                        method = %method,
+                        path = %path,
+                        status = status.as_u16(),
+                        latency_ms = started.elapsed().as_millis() as u64,
+                        "request"
+                    );
+                    Ok(res)
+                }
+            })
+    })
+    .listen(listener)?
+    .shutdown_timeout(10)
+    .run();
+    Ok(server)
+}
+
+/// Hashes a fresh random token for storage (admin setup links, sessions).
+pub fn token_hash(token: &str) -> String {
+    crypto::sha256_hex(token)
+}

@@ -1,0 +1,148 @@
+//! `spawn_app()`: the real server on port 0 with a fresh temp data dir, and the provider
+//! simulator beside it.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use convene::config::Settings;
+use convene::startup::Application;
+use convene::state::AppState;
+use convene_sim::SimHandle;
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub state: AppState,
+    /// A live API key (`Authorization: Token <key>`).
+    pub api_key: String,
+    /// A client that keeps cookies and does not follow redirects.
+    pub client: reqwest::Client,
+    pub sim: SimHandle,
+    pub data_dir: tempfile::TempDir,
+    jobs: Option<convene::jobs::JobsHandle>,
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Start the background sweeps (off by default: tests call jobs directly).
+    pub jobs: bool,
+    /// Extra `CONVENE_*` variables.
+    pub env: Vec<(String, String)>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let sim = convene_sim::start().await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert("CONVENE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert("CONVENE_PUBLIC_URL".into(), address.clone());
+    env.insert(
+        "CONVENE_DATA_DIR".into(),
+        data_dir.path().to_string_lossy().into_owned(),
+    );
+    env.insert("CONVENE_LOG".into(), "warn".into());
+    for (k, v) in sim.env_vars() {
+        env.insert(k, v);
+    }
+    for (k, v) in opts.env {
+        env.insert(k, v);
+    }
+    let settings = Settings::from_sources(env, None).expect("test settings");
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .expect("app builds");
+    let state = app.state();
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let jobs = if opts.jobs {
+        Some(
+            convene::jobs::start(state.clone())
+                .await
+                .expect("jobs start"),
+        )
+    } else {
+        None
+    };
+    let st = state.store.clone();
+    let (_, api_key) =
+        tokio::task::spawn_blocking(move || convene::cli::create_api_key(&st, "tests"))
+            .await
+            .unwrap()
+            .unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        port,
+        state,
+        api_key,
+        client,
+        sim,
+        data_dir,
+        jobs,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn auth(&self) -> String {
+        format!("Token {}", self.api_key)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("Authorization", self.auth())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("Authorization", self.auth())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .header("Authorization", self.auth())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .header("Authorization", self.auth())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop_jobs(&mut self) {
+        if let Some(j) = self.jobs.take() {
+            j.stop().await;
+        }
+    }
+}

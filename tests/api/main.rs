@@ -1,0 +1,5 @@
+//! The one integration-test binary: real server on port 0, real SQLite, simulator beside it.
+
+mod helpers;
+
+mod foundation;
