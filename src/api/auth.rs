@@ -47,3 +47,67 @@ impl FromRequest for ApiKeyAuth {
         })
     }
 }
+
+/// Calendar auth tokens (`x-recallcalendarauthtoken`): stateless, signed with a key derived
+/// from the master key, naming the user's external id and an expiry.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct CalendarTokenClaims {
+    /// the app's user id (`external_id`)
+    u: String,
+    /// expiry, Unix milliseconds
+    exp: i64,
+}
+
+const CALENDAR_TOKEN_PURPOSE: &str = "calendar-auth-token-v1";
+
+/// Mints a calendar auth token for `external_id`, valid for the configured TTL.
+pub fn mint_calendar_token(state: &AppState, external_id: &str) -> String {
+    let claims = CalendarTokenClaims {
+        u: external_id.to_string(),
+        exp: state.now_ms() + state.settings.calendar_auth_token_ttl.as_millis() as i64,
+    };
+    let json = serde_json::to_vec(&claims).expect("claims serialize");
+    state.keys.seal_token(CALENDAR_TOKEN_PURPOSE, &json)
+}
+
+/// The external user id in a valid, unexpired calendar auth token.
+pub fn verify_calendar_token(state: &AppState, token: &str) -> Option<String> {
+    let bytes = state
+        .keys
+        .open_token(CALENDAR_TOKEN_PURPOSE, token.trim())?;
+    let claims: CalendarTokenClaims = serde_json::from_slice(&bytes).ok()?;
+    (claims.exp > state.now_ms()).then_some(claims.u)
+}
+
+/// A request authenticated by `x-recallcalendarauthtoken` for an existing calendar user.
+#[derive(Debug, Clone)]
+pub struct CalendarUserAuth {
+    pub user: store::calendar_users::CalendarUser,
+}
+
+impl FromRequest for CalendarUserAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req
+            .headers()
+            .get("x-recallcalendarauthtoken")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
+            let invalid =
+                || ApiError::Unauthorized("Invalid or expired calendar auth token.".into());
+            let token = header.ok_or_else(invalid)?;
+            let external_id = verify_calendar_token(&state, &token).ok_or_else(invalid)?;
+            let user = state
+                .store
+                .read(move |c| store::calendar_users::find_by_external_id(c, &external_id))
+                .await?
+                .ok_or_else(invalid)?;
+            Ok(CalendarUserAuth { user })
+        })
+    }
+}
