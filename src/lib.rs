@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod jobs;
+pub mod meeting_links;
 pub mod redirects;
 pub mod startup;
 pub mod state;
