@@ -169,7 +169,11 @@ pub fn classify(raw: &str) -> Option<MeetingLink> {
     }
     if host_in(
         host,
-        &["teams.microsoft.com", "teams.cloud.microsoft", "teams.microsoft.us"],
+        &[
+            "teams.microsoft.com",
+            "teams.cloud.microsoft",
+            "teams.microsoft.us",
+        ],
     ) {
         return match segs.as_slice() {
             ["l", "meetup-join", _, ..] => link(MeetingPlatform::MicrosoftTeams, teams_url(&url)),
@@ -196,9 +200,7 @@ pub fn classify(raw: &str) -> Option<MeetingLink> {
             ["meet" | "join", room] => is_slug(room),
             [_, "j.php" | "e.php"] | [_, "k2", "j.php"] => query_param(&url, "MTID").is_some(),
             [_, "join"] => url.query().is_some(),
-            _ => {
-                path.starts_with("/wbxmjs/joinservice/") || path.starts_with("/webappng/sites/")
-            }
+            _ => path.starts_with("/wbxmjs/joinservice/") || path.starts_with("/webappng/sites/"),
         };
         return ok.then(|| MeetingLink {
             platform: MeetingPlatform::Webex,
@@ -387,8 +389,7 @@ fn parse_tag(s: &str) -> Option<Tag> {
     }
     let name = s[name_start..i].to_ascii_lowercase();
     // A tag name is followed by whitespace, `/` or `>`; `<https://…>` is not a tag.
-    if name.contains(':') || !matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>'))
-    {
+    if name.contains(':') || !matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>')) {
         return None;
     }
     // Find the closing `>` outside quotes.
@@ -429,7 +430,11 @@ fn attr_value(attrs: &str, name: &str) -> Option<String> {
         let v = attrs[vstart..].trim_start();
         return Some(match v.chars().next() {
             Some(q @ ('"' | '\'')) => v[1..].split(q).next().unwrap_or("").to_string(),
-            _ => v.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_string(),
+            _ => v
+                .split(|c: char| c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_string(),
         });
     }
     None
@@ -497,7 +502,11 @@ pub fn decode_entities(s: &str) -> String {
 pub fn urls_in_text(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let words = text.split(|c: char| {
-        c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | '|' | '\\' | '`')
+        c.is_whitespace()
+            || matches!(
+                c,
+                '<' | '>' | '"' | '\'' | '(' | ')' | '[' | ']' | '|' | '\\' | '`'
+            )
     });
     for word in words {
         let lower = word.to_ascii_lowercase();
@@ -579,8 +588,7 @@ fn is_digits(s: &str, min: usize) -> bool {
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 

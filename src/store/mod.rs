@@ -8,10 +8,12 @@
 pub mod admin;
 pub mod api_keys;
 pub mod calendar_users;
+pub mod events;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod settings;
+pub mod sync;
 
 use std::path::Path;
 use std::time::Duration;

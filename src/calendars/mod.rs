@@ -1,0 +1,3 @@
+//! Calendar connections: the provider token layer.
+
+pub mod tokens;
