@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod events;
 mod foundation;
+mod meetings;
 mod sync;
 mod sync_fixtures;

@@ -4,7 +4,7 @@
 use convene::store::events::{EventQuery, StoredEvent};
 use convene::store::sync::{insert_calendar_for_sync, NewCalendar};
 use convene::sync::SyncOutcome;
-use convene_sim::{AccountId, Endpoint, Provider};
+use convene_sim::{AccountId, Provider};
 
 use crate::helpers::TestApp;
 
@@ -15,7 +15,6 @@ pub struct Cal {
     pub id: String,
     pub account: AccountId,
     pub email: String,
-    pub provider: Provider,
 }
 
 fn client(provider: Provider) -> (&'static str, &'static str) {
@@ -29,14 +28,6 @@ pub fn platform(provider: Provider) -> &'static str {
     match provider {
         Provider::Google => "google_calendar",
         _ => "microsoft_outlook",
-    }
-}
-
-/// The events endpoint of a provider (for call counts).
-pub fn events_endpoint(provider: Provider) -> Endpoint {
-    match provider {
-        Provider::Google => Endpoint::GoogleEvents,
-        _ => Endpoint::MicrosoftDelta,
     }
 }
 
@@ -111,7 +102,6 @@ async fn connect_with(
         id,
         account,
         email: email.to_string(),
-        provider,
     }
 }
 
