@@ -32,6 +32,12 @@ pub fn all() -> Vec<Sweep> {
         every: Duration::from_secs(3600),
         run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
         waker: None,
+    },
+    Sweep {
+        name: "bots",
+        every: Duration::from_secs(30),
+        run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
+        waker: Some(|w| w.bots.clone()),
     }]
 }
 
