@@ -27,18 +27,20 @@ pub struct Sweep {
 
 /// Every periodic sweep of the server.
 pub fn all() -> Vec<Sweep> {
-    vec![Sweep {
-        name: "prune_admin_sessions",
-        every: Duration::from_secs(3600),
-        run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
-        waker: None,
-    },
-    Sweep {
-        name: "bots",
-        every: Duration::from_secs(30),
-        run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
-        waker: Some(|w| w.bots.clone()),
-    }]
+    vec![
+        Sweep {
+            name: "prune_admin_sessions",
+            every: Duration::from_secs(3600),
+            run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
+            waker: None,
+        },
+        Sweep {
+            name: "bots",
+            every: Duration::from_secs(30),
+            run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
+            waker: Some(|w| w.bots.clone()),
+        },
+    ]
 }
 
 /// Runs one sweep unless it is already running; records its health for the overview page.

@@ -52,7 +52,10 @@ fn parse_body(body: Value) -> ApiResult<(String, Map<String, Value>)> {
     let mut errors = Map::new();
     let key = match body.remove("deduplication_key") {
         None | Some(Value::Null) => {
-            errors.insert("deduplication_key".into(), json!(["This field is required."]));
+            errors.insert(
+                "deduplication_key".into(),
+                json!(["This field is required."]),
+            );
             None
         }
         Some(Value::String(s)) => match normalize_key(&s) {

@@ -26,7 +26,12 @@ pub struct ApplyReport {
 pub fn bot_name_from_preferences(preferences: &str) -> String {
     serde_json::from_str::<Value>(preferences)
         .ok()
-        .and_then(|p| p.get("bot_name").and_then(Value::as_str).map(str::trim).map(str::to_string))
+        .and_then(|p| {
+            p.get("bot_name")
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .map(str::to_string)
+        })
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| DEFAULT_BOT_NAME.to_string())
 }
@@ -49,7 +54,9 @@ pub async fn apply(
             let mut report = ApplyReport::default();
             let Some(prefs) = db::user_preferences(tx, &user_id)? else {
                 for (event_id, _) in decisions {
-                    report.skipped.push((event_id, "no such calendar user".into()));
+                    report
+                        .skipped
+                        .push((event_id, "no such calendar user".into()));
                 }
                 return Ok(report);
             };
@@ -72,7 +79,10 @@ pub async fn apply(
                     continue;
                 }
                 let link = db::link_for_event(tx, &event.id)?;
-                if link.as_ref().is_some_and(|l| l.source == Source::Api.as_str()) {
+                if link
+                    .as_ref()
+                    .is_some_and(|l| l.source == Source::Api.as_str())
+                {
                     skip(&mut report, "scheduled through the API");
                     continue;
                 }
@@ -115,7 +125,10 @@ mod tests {
     #[test]
     fn bot_name_comes_from_preferences_or_default() {
         assert_eq!(bot_name_from_preferences(r#"{"bot_name": " Ada "}"#), "Ada");
-        assert_eq!(bot_name_from_preferences(r#"{"bot_name": ""}"#), DEFAULT_BOT_NAME);
+        assert_eq!(
+            bot_name_from_preferences(r#"{"bot_name": ""}"#),
+            DEFAULT_BOT_NAME
+        );
         assert_eq!(bot_name_from_preferences("{}"), DEFAULT_BOT_NAME);
         assert_eq!(bot_name_from_preferences("not json"), DEFAULT_BOT_NAME);
     }

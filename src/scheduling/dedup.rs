@@ -59,7 +59,10 @@ pub struct Effective {
     pub join_offset_ms: Option<i64>,
 }
 
-fn config_str<'a>(config: &'a Map<String, Value>, field: &str) -> Result<Option<&'a str>, ScheduleError> {
+fn config_str<'a>(
+    config: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ScheduleError> {
     match config.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -71,7 +74,10 @@ fn config_str<'a>(config: &'a Map<String, Value>, field: &str) -> Result<Option<
 }
 
 /// Applies the defaults: `meeting_url` from the event, `join_at` = the event start.
-pub fn effective(event: &EventRow, config: &Map<String, Value>) -> Result<Effective, ScheduleError> {
+pub fn effective(
+    event: &EventRow,
+    config: &Map<String, Value>,
+) -> Result<Effective, ScheduleError> {
     let explicit_url = config_str(config, "meeting_url")?;
     let meeting_url = match explicit_url {
         Some(u) => u.to_string(),
@@ -211,7 +217,12 @@ pub fn schedule(
                 return Ok((bot.id, link_changed || bot_changed));
             }
         }
-        detach(tx, &current, "it was scheduled again with another key", now_ms)?;
+        detach(
+            tx,
+            &current,
+            "it was scheduled again with another key",
+            now_ms,
+        )?;
     }
 
     let bot_id = match db::live_bot_for_key(tx, key)? {
@@ -237,7 +248,17 @@ pub fn schedule(
         }
         None => {
             let id = uuid::Uuid::new_v4().to_string();
-            create_bot(tx, &id, key, &eff, config, &config_text, mode, &event.id, now_ms)?;
+            create_bot(
+                tx,
+                &id,
+                key,
+                &eff,
+                config,
+                &config_text,
+                mode,
+                &event.id,
+                now_ms,
+            )?;
             db::upsert_link(
                 tx,
                 &Link {
@@ -386,10 +407,8 @@ pub fn apply_desired(
 ) -> Result<bool, StoreError> {
     let url_changed = bot.meeting_url != eff.meeting_url;
     let join_changed = bot.join_at != eff.join_at;
-    let changed = url_changed
-        || join_changed
-        || bot.bot_name != eff.bot_name
-        || bot.config != config_text;
+    let changed =
+        url_changed || join_changed || bot.bot_name != eff.bot_name || bot.config != config_text;
     if !changed && bot.status != "failed" {
         return Ok(false);
     }
@@ -439,7 +458,12 @@ pub fn apply_desired(
 
 /// Cancels a bot no event wants: locally at once (webhook), at the backend through a
 /// delete op, or directly when the backend never heard of it.
-pub fn cancel_bot(tx: &Transaction, bot: &Bot, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+pub fn cancel_bot(
+    tx: &Transaction,
+    bot: &Bot,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let events = db::linked_event_ids(tx, &bot.id)?;
     let version = db::set_cancelled_desired(tx, &bot.id, now_ms)?;
     let note = format!("cancelled: {reason}");

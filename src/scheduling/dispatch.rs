@@ -118,7 +118,12 @@ async fn run(state: &AppState, backend: &BotBackend, c: Claimed) -> Result<(), S
 
 /// create / move / recreate: the backend has no update, so a changed bot is deleted and
 /// made again. Already made for this version (a replay): nothing to send.
-async fn create_or_move(backend: &BotBackend, c: &Claimed, idem: &str, delete_idem: &str) -> Outcome {
+async fn create_or_move(
+    backend: &BotBackend,
+    c: &Claimed,
+    idem: &str,
+    delete_idem: &str,
+) -> Outcome {
     let mut removed_old = false;
     if let Some(old) = &c.backend_id {
         if c.backend_version == Some(c.op.bot_version) {

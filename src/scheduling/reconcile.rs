@@ -59,8 +59,10 @@ fn reconcile_batch(tx: &Transaction, mode: Mode, now: i64) -> Result<(usize, usi
 /// state on it, so nothing is handled twice.
 fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(), StoreError> {
     let link = &d.link;
-    let (Some(bot), Some(event)) = (db::get_bot(tx, &link.bot_id)?, db::get_event(tx, &link.event_id)?)
-    else {
+    let (Some(bot), Some(event)) = (
+        db::get_bot(tx, &link.bot_id)?,
+        db::get_event(tx, &link.event_id)?,
+    ) else {
         db::delete_link(tx, &link.event_id)?;
         return Ok(());
     };

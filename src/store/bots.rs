@@ -344,7 +344,10 @@ pub fn upsert_link(conn: &Connection, link: &Link, now_ms: i64) -> Result<(), St
 }
 
 pub fn delete_link(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM bot_event_links WHERE event_id = ?1", [event_id])?;
+    conn.execute(
+        "DELETE FROM bot_event_links WHERE event_id = ?1",
+        [event_id],
+    )?;
     Ok(())
 }
 
@@ -459,7 +462,11 @@ pub fn add_history(
 }
 
 /// The latest `limit` entries, oldest first.
-pub fn history(conn: &Connection, bot_id: &str, limit: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+pub fn history(
+    conn: &Connection,
+    bot_id: &str,
+    limit: i64,
+) -> Result<Vec<HistoryEntry>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT version, status, note, event_id, created_at FROM
            (SELECT * FROM bot_history WHERE bot_id = ?1 ORDER BY id DESC LIMIT ?2)
@@ -525,7 +532,11 @@ pub fn backend_may_have_bot(conn: &Connection, bot_id: &str) -> Result<bool, Sto
 
 /// Ops never sent are replaced by a newer one (sent ones must finish: they may have made a
 /// backend bot whose id we need to delete it).
-pub fn supersede_unsent_ops(conn: &Connection, bot_id: &str, now_ms: i64) -> Result<usize, StoreError> {
+pub fn supersede_unsent_ops(
+    conn: &Connection,
+    bot_id: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE bot_operations SET status = 'superseded', updated_at = ?2
          WHERE bot_id = ?1 AND status = 'pending' AND attempts = 0",

@@ -2,4 +2,5 @@
 
 mod helpers;
 
+mod bots;
 mod foundation;
