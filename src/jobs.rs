@@ -27,12 +27,22 @@ pub struct Sweep {
 
 /// Every periodic sweep of the server.
 pub fn all() -> Vec<Sweep> {
-    vec![Sweep {
-        name: "prune_admin_sessions",
-        every: Duration::from_secs(3600),
-        run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
-        waker: None,
-    }]
+    vec![
+        Sweep {
+            name: "prune_admin_sessions",
+            every: Duration::from_secs(3600),
+            run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
+            waker: None,
+        },
+        Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+    ]
 }
 
 /// Runs one sweep unless it is already running; records its health for the overview page.
