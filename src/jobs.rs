@@ -35,6 +35,14 @@ pub fn all() -> Vec<Sweep> {
             waker: None,
         },
         Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+        Sweep {
             name: "bots",
             every: Duration::from_secs(30),
             run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),

@@ -4,3 +4,4 @@ mod helpers;
 
 mod bots;
 mod foundation;
+mod zoom;
