@@ -113,12 +113,15 @@ fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(
         }
     }
     match dedup::effective_for_link(link, event.start_time, event.meeting_url.as_deref()) {
-        Ok(eff) => {
+        Ok(mut eff) => {
+            // A synced change moves the bot or changes its link; its config stays the one
+            // of the last API call (last call wins).
+            eff.bot_name = bot.bot_name.clone();
             dedup::apply_desired(
                 tx,
                 &bot,
                 &eff,
-                &bot_config_text(&config),
+                &bot.config,
                 &format!("event {} changed", event.id),
                 Some(&event.id),
                 now,
@@ -135,10 +138,6 @@ fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(
         Err(ScheduleError::Store(e)) => Err(e),
         Err(e) => dedup::detach(tx, link, &reason(&e), now),
     }
-}
-
-fn bot_config_text(config: &serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::Value::Object(config.clone()).to_string()
 }
 
 /// Puts the event on the bot for `key` (leaving its old bot); detaches it when that is

@@ -154,7 +154,7 @@ pub fn live_bot_for_key(conn: &Connection, key: &str) -> Result<Option<Bot>, Sto
         .optional()?)
 }
 
-/// Live bots with these keys (tests and the admin use it to count bots per key).
+/// Every bot ever made for a key, live or not, oldest first.
 pub fn bots_for_key(conn: &Connection, key: &str) -> Result<Vec<Bot>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {BOT_COLUMNS} FROM bots WHERE dedup_key = ?1 ORDER BY created_at, id"

@@ -783,8 +783,10 @@ async fn shared_bot_follows_the_moved_event_and_survives_one_deletion() {
     );
     let a = insert_event(&app, &cal_a, 5 * HOUR, Some("https://zoom.us/j/77")).await;
     let b = insert_event(&app, &cal_b, 5 * HOUR, Some("https://zoom.us/j/77")).await;
-    let bot_id = schedule_ok(&app, &a, "team-sync", json!({})).await["bots"][0]["bot_id"].clone();
-    schedule_ok(&app, &b, "team-sync", json!({})).await;
+    let bot_id = schedule_ok(&app, &a, "team-sync", json!({"bot_name": "A"})).await["bots"][0]
+        ["bot_id"]
+        .clone();
+    schedule_ok(&app, &b, "team-sync", json!({"bot_name": "B"})).await;
     let scheduled_before = webhooks(&app, "bot.scheduled").await.len();
 
     let new_start = event_start(&app, &a).await + HOUR;
@@ -1282,4 +1284,20 @@ async fn with_background_jobs_a_scheduled_bot_reaches_the_backend_on_its_own() {
         live.values().next().unwrap()["join_at"],
         json!(rfc3339(new_start))
     );
+}
+
+#[tokio::test]
+async fn a_bot_unscheduled_before_dispatch_never_reaches_the_backend() {
+    let (app, backend) = spawn_with_backend().await;
+    let cal = insert_calendar(&app, None).await;
+    let ev = insert_event(&app, &cal, HOUR, Some("https://zoom.us/j/77")).await;
+    let bot_id = schedule_ok(&app, &ev, "brief", json!({})).await["bots"][0]["bot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    schedule_ok(&app, &ev, "brief", json!({"bot_name": "Second thoughts"})).await;
+    unschedule_ok(&app, &ev).await;
+    assert_eq!(bot(&app, &bot_id).await.status, "cancelled");
+    assert_eq!(dispatch(&app).await, 0);
+    assert!(backend.calls().is_empty());
 }
