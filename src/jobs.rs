@@ -42,6 +42,12 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: None,
         },
+        Sweep {
+            name: "bots",
+            every: Duration::from_secs(30),
+            run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
+            waker: Some(|w| w.bots.clone()),
+        },
     ]
 }
 

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod jobs;
 pub mod redirects;
+pub mod scheduling;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bots;
 pub mod calendar_users;
 pub mod jobs;
 pub mod migrations;

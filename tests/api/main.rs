@@ -2,5 +2,6 @@
 
 mod helpers;
 
+mod bots;
 mod foundation;
 mod zoom;
