@@ -32,6 +32,12 @@ pub fn all() -> Vec<Sweep> {
         every: Duration::from_secs(3600),
         run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
         waker: None,
+    },
+    Sweep {
+        name: "deliver_webhooks",
+        every: Duration::from_secs(1),
+        run: |s| Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) }),
+        waker: Some(|w| w.webhooks.clone()),
     }]
 }
 

@@ -12,6 +12,8 @@ pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod settings;
+pub mod webhook_endpoints;
+pub mod webhooks;
 
 use std::path::Path;
 use std::time::Duration;
