@@ -97,7 +97,12 @@ async fn info(data: Data) -> HttpResponse {
 async fn create_client(data: Data, body: web::Json<ClientInfo>) -> HttpResponse {
     let c = body.into_inner();
     with(&data, |st| {
-        st.add_client(c.provider, &c.client_id, &c.client_secret, c.redirect_uris.clone());
+        st.add_client(
+            c.provider,
+            &c.client_id,
+            &c.client_secret,
+            c.redirect_uris.clone(),
+        );
         Ok(c)
     })
 }
@@ -164,7 +169,12 @@ struct MintRefreshReq {
 
 async fn mint_refresh(data: Data, body: web::Json<MintRefreshReq>) -> HttpResponse {
     with(&data, |st| {
-        let t = st.mint_refresh(body.provider, &body.client_id, &body.account_id, &body.scopes)?;
+        let t = st.mint_refresh(
+            body.provider,
+            &body.client_id,
+            &body.account_id,
+            &body.scopes,
+        )?;
         Ok(json!({"refresh_token": t}))
     })
 }
@@ -202,7 +212,9 @@ struct RevokeReq {
 }
 
 async fn revoke_token(data: Data, body: web::Json<RevokeReq>) -> HttpResponse {
-    with(&data, |st| st.revoke_refresh_token(body.provider, &body.token))
+    with(&data, |st| {
+        st.revoke_refresh_token(body.provider, &body.token)
+    })
 }
 
 async fn revoke_all(data: Data, path: web::Path<String>) -> HttpResponse {
@@ -276,7 +288,9 @@ async fn move_event(
     body: web::Json<MoveReq>,
 ) -> HttpResponse {
     let (a, e) = path.into_inner();
-    with(&data, |st| st.move_event(&AccountId(a), &e, body.start, body.end))
+    with(&data, |st| {
+        st.move_event(&AccountId(a), &e, body.start, body.end)
+    })
 }
 
 async fn move_instance(
@@ -394,8 +408,10 @@ async fn settings(data: Data, body: web::Json<SettingsReq>) -> HttpResponse {
             };
             st.withheld_scopes.insert(p, w.clone());
         }
-        Ok(json!({"access_token_ttl_secs": st.access_ttl, "strict_rotation": st.strict_rotation,
-                  "now": st.now_override.map(|n| n.to_rfc3339())}))
+        Ok(
+            json!({"access_token_ttl_secs": st.access_ttl, "strict_rotation": st.strict_rotation,
+                  "now": st.now_override.map(|n| n.to_rfc3339())}),
+        )
     })
 }
 

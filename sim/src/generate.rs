@@ -8,8 +8,10 @@ use rand::{Rng, SeedableRng};
 
 pub(crate) const GEN_GOOGLE_CLIENT: (&str, &str) =
     ("convene-sim-google-client", "convene-sim-google-secret");
-pub(crate) const GEN_MICROSOFT_CLIENT: (&str, &str) =
-    ("convene-sim-microsoft-client", "convene-sim-microsoft-secret");
+pub(crate) const GEN_MICROSOFT_CLIENT: (&str, &str) = (
+    "convene-sim-microsoft-client",
+    "convene-sim-microsoft-secret",
+);
 
 const FIRST: &[&str] = &[
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory",
@@ -56,7 +58,9 @@ const LOCATIONS: &[&str] = &[
 
 fn alnum(rng: &mut StdRng, n: usize) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    (0..n).map(|_| A[rng.gen_range(0..A.len())] as char).collect()
+    (0..n)
+        .map(|_| A[rng.gen_range(0..A.len())] as char)
+        .collect()
 }
 
 fn lower(rng: &mut StdRng, n: usize) -> String {
@@ -162,9 +166,7 @@ fn spec_for(
     domain: &str,
     now: chrono::DateTime<Utc>,
 ) -> EventSpec {
-    let base = now
-        .duration_trunc(Duration::minutes(15))
-        .unwrap_or(now);
+    let base = now.duration_trunc(Duration::minutes(15)).unwrap_or(now);
     let recurring = rng.gen_bool(0.2);
     let all_day = !recurring && rng.gen_bool(0.05);
     let days = if recurring {
@@ -172,14 +174,20 @@ fn spec_for(
     } else {
         rng.gen_range(-1..28)
     };
-    let start = base
-        + Duration::days(days)
-        + Duration::minutes(15 * rng.gen_range(0..40) - 60 * 4);
-    let dur = Duration::minutes(*[15i64, 30, 30, 45, 60, 60, 90].get(rng.gen_range(0..7)).unwrap_or(&30));
+    let start = base + Duration::days(days) + Duration::minutes(15 * rng.gen_range(0..40) - 60 * 4);
+    let dur = Duration::minutes(
+        *[15i64, 30, 30, 45, 60, 60, 90]
+            .get(rng.gen_range(0..7))
+            .unwrap_or(&30),
+    );
     let title = pick(rng, TITLES).to_string();
     let mut spec = if all_day {
         EventSpec::all_day(
-            if rng.gen_bool(0.5) { "Offsite" } else { "Out of office" },
+            if rng.gen_bool(0.5) {
+                "Offsite"
+            } else {
+                "Out of office"
+            },
             start.date_naive(),
             rng.gen_range(1..3),
         )
@@ -212,7 +220,11 @@ fn spec_for(
         spec = spec.organizer(org).self_response(response(rng));
     }
     // Meeting link placement.
-    let kind = if all_day { Kind::None } else { kind_for(rng, p) };
+    let kind = if all_day {
+        Kind::None
+    } else {
+        kind_for(rng, p)
+    };
     let url = link(rng, kind);
     let mut desc = format!(
         "<p>{}</p><ul><li>Agenda item {}</li><li>Notes &amp; follow-ups</li></ul>",
@@ -278,10 +290,13 @@ pub(crate) fn generate(
     seed: u64,
 ) -> Vec<GeneratedAccount> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let base = st.base_url.clone();
     for (p, (id, secret), cb) in [
         (Provider::Google, GEN_GOOGLE_CLIENT, "google_oauth_callback"),
-        (Provider::Microsoft, GEN_MICROSOFT_CLIENT, "ms_oauth_callback"),
+        (
+            Provider::Microsoft,
+            GEN_MICROSOFT_CLIENT,
+            "ms_oauth_callback",
+        ),
     ] {
         if st.client(p, id).is_none() {
             st.add_client(
@@ -292,7 +307,6 @@ pub(crate) fn generate(
             );
         }
     }
-    let _ = base;
     let now = st.now();
     let (wmin, wmax) = (now - Duration::days(1), now + Duration::days(30));
     let mut out = Vec::with_capacity(accounts);

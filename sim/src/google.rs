@@ -14,7 +14,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/google/o/oauth2/v2/auth", web::get().to(authorize))
         .route("/google/token", web::post().to(token))
         .route("/google/oauth2/v3/userinfo", web::get().to(userinfo))
-        .route("/google/calendar/v3/calendars/primary", web::get().to(calendar))
+        .route(
+            "/google/calendar/v3/calendars/primary",
+            web::get().to(calendar),
+        )
         .route(
             "/google/calendar/v3/calendars/primary/events",
             web::get().to(events),
@@ -172,7 +175,8 @@ async fn userinfo(data: Data, req: HttpRequest) -> HttpResponse {
     let Ok(a) = st.account(&account) else {
         return oauth_err(401, "invalid_request", "Invalid Credentials");
     };
-    let mut body = json!({"sub": a.info.account_id.0, "email": a.info.email, "email_verified": true});
+    let mut body =
+        json!({"sub": a.info.account_id.0, "email": a.info.email, "email_verified": true});
     if has_scope(Provider::Google, &scopes, "profile") {
         body["name"] = json!(a.info.display_name);
         body["given_name"] = json!(a.first_name);
@@ -289,7 +293,14 @@ async fn events(data: Data, req: HttpRequest) -> HttpResponse {
             _ => return bad_request("Invalid page token value."),
         }
     } else if let Some(stok) = q.get("syncToken").filter(|p| !p.is_empty()) {
-        for k in ["timeMin", "timeMax", "orderBy", "q", "updatedMin", "iCalUID"] {
+        for k in [
+            "timeMin",
+            "timeMax",
+            "orderBy",
+            "q",
+            "updatedMin",
+            "iCalUID",
+        ] {
             if q.contains_key(k) {
                 return bad_request(&format!(
                     "Invalid value for parameter {k}: syncToken cannot be combined with {k}."
@@ -440,7 +451,8 @@ fn response_str(r: ResponseStatus) -> &'static str {
 pub(crate) fn render_event(base: &str, acct: &Account, e: &Ev) -> Value {
     let etag = format!("\"{}\"", 3_000_000_000_000_000u64 + e.seq);
     if e.status == EventStatus::Cancelled || e.deleted {
-        let mut v = json!({"kind": "calendar#event", "etag": etag, "id": e.id, "status": "cancelled"});
+        let mut v =
+            json!({"kind": "calendar#event", "etag": etag, "id": e.id, "status": "cancelled"});
         if let Some(s) = &e.series_id {
             v["recurringEventId"] = json!(s);
             if let Some(o) = &e.original_start {
@@ -537,7 +549,8 @@ pub(crate) fn render_event(base: &str, acct: &Account, e: &Ev) -> Value {
             );
         }
         if !has_self {
-            let mut v = json!({"email": me, "self": true, "responseStatus": response_str(self_resp)});
+            let mut v =
+                json!({"email": me, "self": true, "responseStatus": response_str(self_resp)});
             if self_org {
                 v["organizer"] = json!(true);
             }

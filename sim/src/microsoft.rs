@@ -27,7 +27,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
         "/microsoft/{tenant}/oauth2/v2.0/authorize",
         web::get().to(authorize),
     )
-    .route("/microsoft/{tenant}/oauth2/v2.0/token", web::post().to(token));
+    .route(
+        "/microsoft/{tenant}/oauth2/v2.0/token",
+        web::post().to(token),
+    );
 }
 
 async fn authorize(data: Data, req: HttpRequest) -> HttpResponse {
@@ -245,9 +248,14 @@ async fn me(data: Data, req: HttpRequest) -> HttpResponse {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let ok = ["user.read", "user.readbasic.all", "user.read.all", "directory.read.all"]
-        .iter()
-        .any(|k| has_scope(Provider::Microsoft, &scopes, k));
+    let ok = [
+        "user.read",
+        "user.readbasic.all",
+        "user.read.all",
+        "directory.read.all",
+    ]
+    .iter()
+    .any(|k| has_scope(Provider::Microsoft, &scopes, k));
     if !ok {
         return access_denied();
     }
@@ -504,9 +512,9 @@ async fn delta(data: Data, req: HttpRequest) -> HttpResponse {
     body["value"] = Value::Array(items);
     let mut resp = json_resp(200, body);
     if let Some(n) = pref {
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&format!(
-            "odata.maxpagesize={n}"
-        )) {
+        if let Ok(v) =
+            actix_web::http::header::HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
+        {
             resp.headers_mut().insert(
                 actix_web::http::header::HeaderName::from_static("preference-applied"),
                 v,
@@ -560,10 +568,15 @@ fn graph_when(t: DateTime<Utc>) -> Value {
 
 /// Render one stored event as a Graph event resource.
 pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
-    let me = acct.info.mail.clone().unwrap_or_else(|| acct.info.email.clone());
+    let me = acct
+        .info
+        .mail
+        .clone()
+        .unwrap_or_else(|| acct.info.email.clone());
     let c = &e.content;
     let organizer = c.organizer.clone().unwrap_or_else(|| me.clone());
-    let self_org = organizer.eq_ignore_ascii_case(&me) || organizer.eq_ignore_ascii_case(&acct.info.email);
+    let self_org =
+        organizer.eq_ignore_ascii_case(&me) || organizer.eq_ignore_ascii_case(&acct.info.email);
     let is_me = |x: &str| x.eq_ignore_ascii_case(&me) || x.eq_ignore_ascii_case(&acct.info.email);
     let cancelled = e.status == EventStatus::Cancelled;
     let resp_time = util::rfc3339_secs(e.updated);
@@ -582,13 +595,22 @@ pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
         "lastModifiedDateTime".into(),
         json!(util::graph_timestamp(e.updated)),
     );
-    m.insert("changeKey".into(), json!(format!("DwAAABYAAAB{:012}", e.seq)));
+    m.insert(
+        "changeKey".into(),
+        json!(format!("DwAAABYAAAB{:012}", e.seq)),
+    );
     m.insert("categories".into(), json!([]));
     m.insert("transactionId".into(), Value::Null);
     m.insert("originalStartTimeZone".into(), json!("UTC"));
     m.insert("originalEndTimeZone".into(), json!("UTC"));
     m.insert("iCalUId".into(), json!(e.ical_uid));
-    m.insert("uid".into(), json!(e.ical_uid.get(..e.ical_uid.len().saturating_sub(8)).unwrap_or("")));
+    m.insert(
+        "uid".into(),
+        json!(e
+            .ical_uid
+            .get(..e.ical_uid.len().saturating_sub(8))
+            .unwrap_or("")),
+    );
     m.insert("reminderMinutesBeforeStart".into(), json!(15));
     m.insert("isReminderOn".into(), json!(!cancelled));
     m.insert("hasAttachments".into(), json!(false));
@@ -627,7 +649,8 @@ pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
     m.insert(
         "webLink".into(),
         json!(format!(
-            "{graph}/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+            "{}/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+            graph.trim_end_matches("/graph/v1.0"),
             e.id
         )),
     );

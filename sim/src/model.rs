@@ -26,7 +26,7 @@ impl Provider {
 
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -518,4 +518,42 @@ pub struct EventInfo {
     pub status: EventStatus,
     pub deleted: bool,
     pub is_master: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_of_control_enums() {
+        let names: Vec<String> = [
+            Fault::Status500,
+            Fault::RateLimited429 {
+                retry_after_secs: 1,
+            },
+            Fault::Google403RateLimitExceeded,
+            Fault::Slow { millis: 1 },
+            Fault::MalformedJson,
+        ]
+        .iter()
+        .map(|f| {
+            serde_json::to_value(f).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "status500",
+                "rate_limited429",
+                "google403_rate_limit_exceeded",
+                "slow",
+                "malformed_json"
+            ]
+        );
+        assert_eq!(Endpoint::MicrosoftDelta.name(), "microsoft_delta");
+        assert_eq!(Endpoint::ZoomUsersMe.name(), "zoom_users_me");
+    }
 }

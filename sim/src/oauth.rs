@@ -49,7 +49,11 @@ pub(crate) async fn authorize(
         };
     }
     let Ok(mut target) = url::Url::parse(&redirect_uri) else {
-        return error_page(400, "invalid redirect_uri", "redirect_uri is not an absolute URL");
+        return error_page(
+            400,
+            "invalid redirect_uri",
+            "redirect_uri is not an absolute URL",
+        );
     };
     let state_param = q.get("state").cloned();
     let redirect = |target: &url::Url| {
@@ -91,7 +95,11 @@ pub(crate) async fn authorize(
     let asked = util::split_scopes(q.get("scope").map(String::as_str).unwrap_or(""));
     let mut scopes = if asked.is_empty() {
         if provider == Provider::Google {
-            return error_page(400, "Error 400: invalid_request", "Missing required parameter: scope");
+            return error_page(
+                400,
+                "Error 400: invalid_request",
+                "Missing required parameter: scope",
+            );
         }
         crate::state::default_scopes(provider)
     } else {
@@ -356,7 +364,9 @@ pub(crate) fn token_core(
                     matches!(
                         scope_key(provider, g).as_str(),
                         "openid" | "profile" | "email" | "offline_access"
-                    ) || req.iter().any(|x| scope_key(provider, x) == scope_key(provider, g))
+                    ) || req
+                        .iter()
+                        .any(|x| scope_key(provider, x) == scope_key(provider, g))
                 })
                 .cloned()
                 .collect()

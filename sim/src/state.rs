@@ -429,7 +429,10 @@ impl SimState {
                 .find(|a| {
                     a.info.provider == provider
                         && (a.info.email.eq_ignore_ascii_case(h)
-                            || a.info.mail.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(h))
+                            || a.info
+                                .mail
+                                .as_deref()
+                                .is_some_and(|m| m.eq_ignore_ascii_case(h))
                             || a.info.account_id.0 == h)
                 })
                 .map(|a| a.info.account_id.clone());
@@ -440,7 +443,11 @@ impl SimState {
         self.account_order
             .iter()
             .rev()
-            .find(|id| self.accounts.get(*id).is_some_and(|a| a.info.provider == provider))
+            .find(|id| {
+                self.accounts
+                    .get(*id)
+                    .is_some_and(|a| a.info.provider == provider)
+            })
             .cloned()
     }
 

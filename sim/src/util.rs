@@ -135,7 +135,11 @@ pub fn parse_time_lenient(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc());
         }
@@ -175,7 +179,7 @@ pub fn html_preview(html: &str) -> String {
 
 /// Split a space (or comma) separated scope string.
 pub fn split_scopes(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ' ' || c == ',' || c == '+')
+    s.split([' ', ',', '+'])
         .filter(|x| !x.is_empty())
         .map(str::to_string)
         .collect()

@@ -47,18 +47,14 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
             TokErr::MissingClientId
             | TokErr::UnknownClient(_)
             | TokErr::BadSecret
-            | TokErr::MissingSecret => zerr(
-                401,
-                "Invalid client_id or client_secret",
-                "invalid_client",
-            ),
+            | TokErr::MissingSecret => {
+                zerr(401, "Invalid client_id or client_secret", "invalid_client")
+            }
             TokErr::MissingParam("code")
             | TokErr::CodeUnknown
             | TokErr::CodeUsed
             | TokErr::CodeExpired
-            | TokErr::CodeWrongClient => {
-                zerr(400, "Invalid authorization code", "invalid_grant")
-            }
+            | TokErr::CodeWrongClient => zerr(400, "Invalid authorization code", "invalid_grant"),
             TokErr::RedirectMismatch => zerr(400, "Invalid redirect uri", "invalid_request"),
             TokErr::PkceMissing | TokErr::PkceMismatch => {
                 zerr(400, "Invalid code_verifier", "invalid_request")
@@ -81,12 +77,23 @@ async fn users_me(data: Data, req: HttpRequest) -> HttpResponse {
     let account = match st.check_access(Provider::Zoom, tok.as_deref()) {
         Ok((a, _)) => a,
         Err(crate::state::AccessError::Expired) => {
-            return json_resp(401, json!({"code": 124, "message": "Access token is expired."}))
+            return json_resp(
+                401,
+                json!({"code": 124, "message": "Access token is expired."}),
+            )
         }
-        Err(_) => return json_resp(401, json!({"code": 124, "message": "Invalid access token."})),
+        Err(_) => {
+            return json_resp(
+                401,
+                json!({"code": 124, "message": "Invalid access token."}),
+            )
+        }
     };
     let Ok(a) = st.account(&account) else {
-        return json_resp(401, json!({"code": 124, "message": "Invalid access token."}));
+        return json_resp(
+            401,
+            json!({"code": 124, "message": "Invalid access token."}),
+        );
     };
     let pmi: u64 = a
         .info

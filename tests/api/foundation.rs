@@ -87,7 +87,7 @@ async fn api_keys_authenticate_and_revoke() {
     let keys = app
         .state
         .store
-        .read(|c| convene::store::api_keys::list(c))
+        .read(convene::store::api_keys::list)
         .await
         .unwrap();
     let id = keys[0].id.clone();

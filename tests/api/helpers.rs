@@ -1,5 +1,6 @@
 //! `spawn_app()`: the real server on port 0 with a fresh temp data dir, and the provider
 //! simulator beside it.
+#![allow(dead_code)] // shared by every test module; not each uses every helper
 
 use std::collections::HashMap;
 use std::net::TcpListener;
