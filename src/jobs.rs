@@ -27,18 +27,22 @@ pub struct Sweep {
 
 /// Every periodic sweep of the server.
 pub fn all() -> Vec<Sweep> {
-    vec![Sweep {
-        name: "prune_admin_sessions",
-        every: Duration::from_secs(3600),
-        run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
-        waker: None,
-    },
-    Sweep {
-        name: "deliver_webhooks",
-        every: Duration::from_secs(1),
-        run: |s| Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) }),
-        waker: Some(|w| w.webhooks.clone()),
-    }]
+    vec![
+        Sweep {
+            name: "prune_admin_sessions",
+            every: Duration::from_secs(3600),
+            run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
+            waker: None,
+        },
+        Sweep {
+            name: "deliver_webhooks",
+            every: Duration::from_secs(1),
+            run: |s| {
+                Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) })
+            },
+            waker: Some(|w| w.webhooks.clone()),
+        },
+    ]
 }
 
 /// Runs one sweep unless it is already running; records its health for the overview page.

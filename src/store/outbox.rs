@@ -331,3 +331,14 @@ pub fn record_attempt(
     }
     Ok(outcome)
 }
+
+/// At start-up no attempt of this server can be running: leases left by a previous process
+/// (killed mid-attempt) are ended now so those deliveries are sent again at once. Returns
+/// how many were released.
+pub fn release_leases(tx: &Transaction, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = MIN(next_attempt_at, ?1)
+         WHERE status = 'pending' AND in_flight_since IS NOT NULL",
+        [now_ms],
+    )?)
+}

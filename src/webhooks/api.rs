@@ -115,7 +115,10 @@ fn parse_body(body: &Value, partial: bool) -> ApiResult<EndpointPatch> {
             Ok(()) => patch.url = Some(u.clone()),
             Err(m) => fail("url", m),
         },
-        Some(_) => fail("url", "Enter a valid absolute http:// or https:// URL.".into()),
+        Some(_) => fail(
+            "url",
+            "Enter a valid absolute http:// or https:// URL.".into(),
+        ),
     }
     if let Some(v) = obj.get("event_types") {
         match validate_event_types(v) {
@@ -309,9 +312,7 @@ async fn rotate_secret(
     let now = state.now_ms();
     let found = state
         .store
-        .write(move |tx| {
-            endpoints::rotate_secret(tx, &id, &sealed, now + ROTATION_OVERLAP_MS, now)
-        })
+        .write(move |tx| endpoints::rotate_secret(tx, &id, &sealed, now + ROTATION_OVERLAP_MS, now))
         .await
         .map_err(|e: StoreError| ApiError::from(e))?;
     if !found {

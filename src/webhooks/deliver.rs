@@ -90,10 +90,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
-fn collect(
-    joined: Result<AttemptResult, tokio::task::JoinError>,
-    into: &mut Vec<AttemptResult>,
-) {
+fn collect(joined: Result<AttemptResult, tokio::task::JoinError>, into: &mut Vec<AttemptResult>) {
     match joined {
         Ok(r) => into.push(r),
         // The lease runs out and the delivery is taken again.
@@ -260,6 +257,23 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or_default())
 }
 
+/// Called once at start-up: deliveries a killed process left mid-attempt are due again
+/// now instead of when their lease would have run out.
+pub async fn release_stale_leases(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.now_ms();
+    let released = state
+        .store
+        .write(move |tx| outbox::release_leases(tx, now))
+        .await?;
+    if released > 0 {
+        tracing::warn!(
+            released,
+            "webhook attempts were interrupted by a stop; sending again"
+        );
+    }
+    Ok(released)
+}
+
 /// Schedules a new attempt of a delivery now (same message, same `webhook-id`) and wakes
 /// the deliverer. Used by the admin pages.
 pub async fn replay(state: &AppState, delivery_id: i64) -> anyhow::Result<ReplayOutcome> {
@@ -281,7 +295,10 @@ mod tests {
     #[test]
     fn retry_after_takes_seconds_and_http_dates() {
         let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
             Some(Duration::from_secs(120))
