@@ -42,6 +42,14 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: Some(|w| w.webhooks.clone()),
         },
+        Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
     ]
 }
 

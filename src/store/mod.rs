@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod settings;
 pub mod webhook_endpoints;
 pub mod webhooks;
+pub mod zoom;
 
 use std::path::Path;
 use std::time::Duration;

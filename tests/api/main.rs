@@ -5,3 +5,4 @@ mod helpers;
 mod foundation;
 mod receiver;
 mod webhooks;
+mod zoom;
