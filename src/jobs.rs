@@ -35,6 +35,14 @@ pub fn all() -> Vec<Sweep> {
             waker: None,
         },
         Sweep {
+            name: "deliver_webhooks",
+            every: Duration::from_secs(1),
+            run: |s| {
+                Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) })
+            },
+            waker: Some(|w| w.webhooks.clone()),
+        },
+        Sweep {
             name: "zoom_token_refresh",
             every: Duration::from_secs(3600),
             run: |s| {

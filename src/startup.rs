@@ -138,6 +138,7 @@ impl Application {
             tokio::task::spawn_blocking(move || ensure_workspace_secret(&st, &ks)).await??;
         }
         crate::admin::announce_setup_link(&state).await?;
+        crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone())?;
         Ok(Application {
             port,

@@ -13,6 +13,8 @@ pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod settings;
+pub mod webhook_endpoints;
+pub mod webhooks;
 pub mod zoom;
 
 use std::path::Path;

@@ -4,4 +4,6 @@ mod helpers;
 
 mod bots;
 mod foundation;
+mod receiver;
+mod webhooks;
 mod zoom;
