@@ -165,6 +165,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
+    crate::calendars::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

@@ -2,4 +2,7 @@
 
 mod helpers;
 
+mod calendar_support;
+mod calendar_v1;
+mod calendar_v2;
 mod foundation;
