@@ -43,6 +43,14 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: None,
         },
+        Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
     ]
 }
 

@@ -17,3 +17,4 @@ pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
+pub mod zoom;

@@ -166,6 +166,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
     crate::calendars::configure(cfg);
+    crate::zoom::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod settings;
+pub mod zoom;
 
 use std::path::Path;
 use std::time::Duration;

@@ -6,3 +6,4 @@ mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
 mod foundation;
+mod zoom;
