@@ -34,6 +34,15 @@ pub fn all() -> Vec<Sweep> {
             run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
             waker: None,
         },
+        // Daily liveness refresh of every calendar token, and retries after failures.
+        Sweep {
+            name: "refresh_calendar_tokens",
+            every: Duration::from_secs(60),
+            run: |s| {
+                Box::pin(async move { crate::calendars::tokens::refresh_due(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
         Sweep {
             name: "deliver_webhooks",
             every: Duration::from_secs(1),

@@ -166,6 +166,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
+    crate::calendars::configure(cfg);
     crate::zoom::configure(cfg);
     crate::scheduling::configure(cfg);
 }

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod api_keys;
 pub mod bots;
 pub mod calendar_users;
+pub mod calendars;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
