@@ -565,7 +565,7 @@ fn store_connection(
         Some(old) if same_account => old,
         other => {
             if let Some(old) = other {
-                cal_store::delete(tx, &old.id)?;
+                super::remove_calendar(tx, &old.id, now)?;
             }
             let cal = Calendar {
                 id: uuid::Uuid::new_v4().to_string(),

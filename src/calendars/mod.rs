@@ -28,6 +28,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     v2::configure(cfg);
 }
 
+/// Deletes a calendar with its events, cancelling the future bots only its events used.
+/// Every path that removes a calendar goes through here (the caller wakes the bot sweep).
+pub fn remove_calendar(
+    tx: &rusqlite::Transaction,
+    id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    crate::scheduling::cancel_bots_for_calendar(tx, id, now_ms)?;
+    cal_store::delete(tx, id)
+}
+
+/// Deletes a V1 calendar user with its connections, events and their future bots.
+pub fn remove_calendar_user(
+    tx: &rusqlite::Transaction,
+    user_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    for cal in cal_store::v1_for_user(tx, user_id)? {
+        remove_calendar(tx, &cal.id, now_ms)?;
+    }
+    crate::store::calendar_users::delete(tx, user_id)?;
+    Ok(())
+}
+
 /// The hosted callback URL for a platform, on the public URL.
 pub fn callback_url(settings: &crate::config::Settings, platform: Platform) -> String {
     settings.public_link(match platform {

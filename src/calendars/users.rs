@@ -102,10 +102,12 @@ async fn delete_user(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let id = auth.user.id.clone();
+    let now = state.now_ms();
     state
         .store
-        .write(move |tx| calendar_users::delete(tx, &id))
+        .write(move |tx| super::remove_calendar_user(tx, &id, now))
         .await?;
+    crate::scheduling::wake(&state);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -134,7 +136,7 @@ async fn disconnect(
         let removed = state
             .store
             .write(move |tx| {
-                let removed = cal_store::delete(tx, &cal.id)?;
+                let removed = super::remove_calendar(tx, &cal.id, now)?;
                 if removed {
                     announce_user(tx, &user_id, platform, None, false, now)?;
                 }
@@ -142,7 +144,7 @@ async fn disconnect(
             })
             .await?;
         if removed {
-            state.wake.webhooks.notify_one();
+            crate::scheduling::wake(&state);
         }
     }
     Ok(HttpResponse::Ok().json(render(&state, auth.user).await?))

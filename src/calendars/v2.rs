@@ -376,19 +376,21 @@ async fn delete(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path)?;
     let _guard = tokens::lock_calendar(&state, &id).await;
+    let now = state.now_ms();
     let removed = state
         .store
         .write(move |tx| {
             if cal_store::get_v2(tx, &id)?.is_none() {
                 return Ok(false);
             }
-            cal_store::delete(tx, &id)
+            super::remove_calendar(tx, &id, now)
         })
         .await
         .map_err(ApiError::from)?;
     if !removed {
         return Err(ApiError::NotFound);
     }
+    crate::scheduling::wake(&state);
     Ok(HttpResponse::NoContent().finish())
 }
 
