@@ -40,6 +40,37 @@ pub fn all() -> Vec<Sweep> {
             run: |s| Box::pin(async move { crate::sync::sync_due(&s).await.map(|_| ()) }),
             waker: Some(|w| w.sync.clone()),
         },
+        // Daily liveness refresh of every calendar token, and retries after failures.
+        Sweep {
+            name: "refresh_calendar_tokens",
+            every: Duration::from_secs(60),
+            run: |s| {
+                Box::pin(async move { crate::calendars::tokens::refresh_due(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+        Sweep {
+            name: "deliver_webhooks",
+            every: Duration::from_secs(1),
+            run: |s| {
+                Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) })
+            },
+            waker: Some(|w| w.webhooks.clone()),
+        },
+        Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+        Sweep {
+            name: "bots",
+            every: Duration::from_secs(30),
+            run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
+            waker: Some(|w| w.bots.clone()),
+        },
     ]
 }
 

@@ -40,7 +40,7 @@ pub struct CalendarEvent {
     sort_key: (i64, i64),
 }
 
-/// The API shape of a stored event; `bots` is filled by the bot scheduler's data.
+/// The API shape of a stored event with its `bots`.
 pub fn to_api(e: &StoredEvent, bots: Vec<Value>) -> CalendarEvent {
     CalendarEvent {
         id: e.id.clone(),
@@ -59,6 +59,14 @@ pub fn to_api(e: &StoredEvent, bots: Vec<Value>) -> CalendarEvent {
         created_at: ms_to_rfc3339(e.created_at),
         updated_at: ms_to_rfc3339(e.updated_at),
         sort_key: (e.start_time, e.updated_at),
+    }
+}
+
+/// The event's `bots` (the bot scheduler's view), looked up only for events on a bot.
+fn bots_of(c: &rusqlite::Connection, e: &StoredEvent) -> Result<Vec<Value>, store::StoreError> {
+    match e.bot_id {
+        Some(_) => store::bots::bots_json_for_event(c, &e.id),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -158,11 +166,15 @@ async fn list(
         q.backwards = c.back;
     }
     q.limit = page.page_size + 1;
-    let rows = state
+    let events: Vec<CalendarEvent> = state
         .store
-        .read(move |c| store::events::list(c, &q))
+        .read(move |c| {
+            store::events::list(c, &q)?
+                .iter()
+                .map(|e| Ok(to_api(e, bots_of(c, e)?)))
+                .collect::<Result<Vec<_>, store::StoreError>>()
+        })
         .await?;
-    let events: Vec<CalendarEvent> = rows.iter().map(|e| to_api(e, vec![])).collect();
     let by_updated = ordering == "updated_at";
     let body = build_page(&state, &req, &page, events, |e| {
         let key = if by_updated {
@@ -183,8 +195,12 @@ async fn get_one(
     let id = parse_id(&path)?;
     let event = state
         .store
-        .read(move |c| store::events::get(c, &id))
+        .read(move |c| {
+            store::events::get(c, &id)?
+                .map(|e| Ok::<_, store::StoreError>(to_api(&e, bots_of(c, &e)?)))
+                .transpose()
+        })
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(to_api(&event, vec![])))
+    Ok(HttpResponse::Ok().json(event))
 }

@@ -178,16 +178,15 @@ pub fn is_external(my_email: Option<&str>, attendees: &[Attendee]) -> bool {
         .any(|d| d != mine)
 }
 
-/// A CalendarMeeting.
-pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value {
+/// The recording facts of a stored event (attendees decoded, `is_external` worked out).
+fn facts_of(e: &StoredEvent) -> (MeetingFacts, Vec<Attendee>) {
     let attendees: Vec<Attendee> = serde_json::from_str(&e.attendees).unwrap_or_default();
-    // The user's address: the connection's, else the self attendee as host.
+    // The user's address: the connection's, else the organizer's when I host.
     let my_email = e.calendar_email.clone().or_else(|| {
         e.is_hosted_by_me
             .then(|| e.organizer_email.clone())
             .flatten()
     });
-    let external = is_external(my_email.as_deref(), &attendees);
     let facts = MeetingFacts {
         has_meeting_url: e.meeting_url.is_some(),
         is_all_day: e.is_all_day,
@@ -195,10 +194,57 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
         end_time: e.end_time,
         override_should_record: e.override_should_record,
         is_hosted_by_me: e.is_hosted_by_me,
-        is_external: external,
+        is_external: is_external(my_email.as_deref(), &attendees),
         is_recurring: e.is_recurring,
         self_response: e.self_response.clone(),
     };
+    (facts, attendees)
+}
+
+/// Hands the bot scheduler the recording decisions of a V1 user's future meetings that
+/// differ from what is scheduled (a will-record meeting without a bot, or an auto-recording
+/// bot on a meeting that no longer should record). Runs after every sync of the user's
+/// connections and after an override, so preference changes take effect within one sync
+/// interval. Returns how many decisions were handed over.
+pub async fn apply_will_record(state: &AppState, calendar_user_id: &str) -> ApiResult<usize> {
+    let now = state.now_ms();
+    let uid = calendar_user_id.to_string();
+    let (prefs, events) = state
+        .store
+        .read(move |c| {
+            let prefs = store::bots::user_preferences(c, &uid)?;
+            let events = store::events::future_for_user(c, &uid, now)?;
+            Ok::<_, store::StoreError>((prefs, events))
+        })
+        .await?;
+    let Some(prefs) = prefs else {
+        return Ok(0);
+    };
+    let prefs = Preferences::from_json(&prefs);
+    let decisions: Vec<(String, bool)> = events
+        .iter()
+        .filter_map(|e| {
+            let will = will_record(&facts_of(e).0, &prefs, now).0;
+            let differs = if will {
+                e.bot_id.is_none()
+            } else {
+                e.bot_source.as_deref() == Some("autorecord")
+            };
+            differs.then(|| (e.id.clone(), will))
+        })
+        .collect();
+    if decisions.is_empty() {
+        return Ok(0);
+    }
+    let n = decisions.len();
+    crate::scheduling::autorecord::apply(state, calendar_user_id, decisions).await?;
+    Ok(n)
+}
+
+/// A CalendarMeeting.
+pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value {
+    let (facts, attendees) = facts_of(e);
+    let external = facts.is_external;
     let (will, reason) = will_record(&facts, prefs, now_ms);
     let platform = if e.platform == "google_calendar" {
         "google"
@@ -224,7 +270,7 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
         "override_should_record": e.override_should_record,
         "will_record": will,
         "will_record_reason": reason,
-        "bot_id": null,
+        "bot_id": e.bot_id,
         "zoom_invite": null,
         "teams_invite": null,
         "meet_invite": null,
@@ -333,8 +379,7 @@ async fn update(
         .store
         .write(move |tx| store::events::set_override(tx, &id, value))
         .await?;
-    // The bot scheduler re-reads recording decisions.
-    state.wake.bots.notify_one();
+    apply_will_record(&state, &auth.user.id).await?;
     let event = load(&state, &auth, &event.id).await?;
     let prefs = Preferences::from_json(&auth.user.preferences);
     Ok(HttpResponse::Ok().json(meeting_json(&event, &prefs, state.now_ms())))

@@ -39,6 +39,9 @@ pub struct StoredEvent {
     pub override_should_record: Option<bool>,
     /// The account's address (platform email, else the one the app gave), for `is_external`.
     pub calendar_email: Option<String>,
+    /// The managed bot this event is on, and who put it there (`api` | `autorecord`).
+    pub bot_id: Option<String>,
+    pub bot_source: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -47,8 +50,9 @@ const SELECT: &str = "SELECT e.id, e.calendar_id, c.platform, e.platform_id, e.i
         e.start_time, e.end_time, e.is_all_day, e.title, e.organizer_email, e.attendees,
         e.is_recurring, e.is_hosted_by_me, e.self_response, e.meeting_platform, e.meeting_url,
         e.is_deleted, e.raw, e.override_should_record,
-        COALESCE(c.platform_email, c.oauth_email), e.created_at, e.updated_at
-    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id";
+        COALESCE(c.platform_email, c.oauth_email), l.bot_id, l.source, e.created_at, e.updated_at
+    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
+    LEFT JOIN bot_event_links l ON l.event_id = e.id";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -72,8 +76,10 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
         raw: r.get(17)?,
         override_should_record: r.get(18)?,
         calendar_email: r.get(19)?,
-        created_at: r.get(20)?,
-        updated_at: r.get(21)?,
+        bot_id: r.get(20)?,
+        bot_source: r.get(21)?,
+        created_at: r.get(22)?,
+        updated_at: r.get(23)?,
     })
 }
 
@@ -374,6 +380,24 @@ pub fn get_for_user(
             row,
         )
         .optional()?)
+}
+
+/// A V1 user's events that have not started yet (deleted ones included): the meetings
+/// whose recording decision can still change.
+pub fn future_for_user(
+    conn: &Connection,
+    calendar_user_id: &str,
+    now_ms: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "{SELECT} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.start_time > ?2
+         ORDER BY e.start_time, e.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![calendar_user_id, now_ms], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Upcoming events of a calendar (admin pages): not yet ended, deleted ones included.

@@ -7,13 +7,18 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bots;
 pub mod calendar_users;
+pub mod calendars;
 pub mod events;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod settings;
 pub mod sync;
+pub mod webhook_endpoints;
+pub mod webhooks;
+pub mod zoom;
 
 use std::path::Path;
 use std::time::Duration;

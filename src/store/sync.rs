@@ -1,6 +1,5 @@
 //! Sync state of calendars: what is due, sync tokens and windows, failures and backoff.
-//! Also the credential reads/writes the token layer needs, and a calendar insert usable by
-//! any code that creates calendars for syncing.
+//! Also a calendar insert usable by any code that creates calendars for syncing.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -177,68 +176,7 @@ pub fn status_counts(conn: &Connection) -> Result<Vec<(String, i64, i64)>, Store
     Ok(rows)
 }
 
-// ------------------------------------------------------------------------- credentials
-
-/// A calendar's OAuth material, still sealed.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub kind: String,
-    pub platform: String,
-    pub status: String,
-    pub oauth_client_id: Option<String>,
-    pub oauth_client_secret_enc: Option<String>,
-    pub oauth_refresh_token_enc: Option<String>,
-    pub access_token_enc: Option<String>,
-    pub access_token_expires_at: Option<i64>,
-}
-
-pub fn credentials(conn: &Connection, id: &str) -> Result<Option<Credentials>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT kind, platform, status, oauth_client_id, oauth_client_secret_enc,
-                oauth_refresh_token_enc, access_token_enc, access_token_expires_at
-             FROM calendars WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(Credentials {
-                    kind: r.get(0)?,
-                    platform: r.get(1)?,
-                    status: r.get(2)?,
-                    oauth_client_id: r.get(3)?,
-                    oauth_client_secret_enc: r.get(4)?,
-                    oauth_refresh_token_enc: r.get(5)?,
-                    access_token_enc: r.get(6)?,
-                    access_token_expires_at: r.get(7)?,
-                })
-            },
-        )
-        .optional()?)
-}
-
-/// Stores a fresh access token and, when the provider rotated it, the new refresh token.
-pub fn save_tokens(
-    tx: &Transaction,
-    id: &str,
-    access_token_enc: &str,
-    expires_at_ms: i64,
-    refresh_token_enc: Option<&str>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE calendars SET access_token_enc = ?2, access_token_expires_at = ?3,
-            oauth_refresh_token_enc = COALESCE(?4, oauth_refresh_token_enc),
-            last_refresh_at = ?5, refresh_failures = 0
-         WHERE id = ?1",
-        params![
-            id,
-            access_token_enc,
-            expires_at_ms,
-            refresh_token_enc,
-            now_ms
-        ],
-    )?;
-    Ok(())
-}
+// ------------------------------------------------------------------- tokens, calendar rows
 
 /// Forgets the cached access token (the provider refused it), so the next use refreshes.
 pub fn forget_access_token(conn: &Connection, id: &str) -> Result<(), StoreError> {

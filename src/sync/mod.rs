@@ -416,6 +416,12 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
         state.wake.webhooks.notify_one();
         state.wake.bots.notify_one();
     }
+    if let (Some(user_id), "v1") = (&cal.calendar_user_id, cal.kind.as_str()) {
+        // V1 auto-recording follows every sync (changed events, passing time, preferences).
+        if let Err(e) = crate::events::meetings::apply_will_record(state, user_id).await {
+            tracing::warn!(calendar_id, error = %e, "cannot apply recording decisions");
+        }
+    }
     Ok(SyncOutcome {
         full,
         changed,

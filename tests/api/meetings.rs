@@ -212,7 +212,12 @@ async fn meetings_with_recording_decisions_from_preferences() {
     }
 
     // record_external: every meeting with an external attendee that can be recorded.
-    set_preferences(&app, &alice, json!({"record_external": true})).await;
+    set_preferences(
+        &app,
+        &alice,
+        json!({"record_external": true, "bot_name": "Ada"}),
+    )
+    .await;
     let list = meetings(&app, &alice, "").await;
     let will: Vec<&str> = list
         .iter()
@@ -220,6 +225,27 @@ async fn meetings_with_recording_decisions_from_preferences() {
         .map(|m| m["title"].as_str().unwrap())
         .collect();
     assert_eq!(will, ["Partner weekly", "Vendor call", "Partner weekly"]);
+    // The next sync hands the decisions to the bot scheduler: one bot per will-record meeting.
+    sync(&app, &g).await;
+    let list = meetings(&app, &alice, "").await;
+    for m in &list {
+        assert_eq!(
+            m["bot_id"].is_string(),
+            m["will_record"] == true,
+            "{}",
+            m["title"]
+        );
+    }
+    let vendor_now = by_title(&list, "Vendor call");
+    let res = app
+        .get(&format!(
+            "/api/v2/calendar-events/{}/",
+            vendor_now["id"].as_str().unwrap()
+        ))
+        .await;
+    let event: Value = res.json().await.unwrap();
+    assert_eq!(event["bots"][0]["bot_id"], vendor_now["bot_id"]);
+    assert_eq!(event["bots"][0]["bot_name"], "Ada");
     assert!(by_title(&list, "Holiday")["will_record_reason"]
         .as_str()
         .unwrap()
@@ -244,8 +270,13 @@ async fn meetings_with_recording_decisions_from_preferences() {
         json!({"record_external": true, "record_confirmed": true}),
     )
     .await;
+    sync(&app, &m).await;
     let list = meetings(&app, &alice, "").await;
     assert_eq!(by_title(&list, "Vendor call")["will_record"], false);
+    assert!(
+        by_title(&list, "Vendor call")["bot_id"].is_null(),
+        "its auto-recording bot left with the next sync"
+    );
     assert_eq!(list.iter().filter(|m| m["will_record"] == true).count(), 2);
 
     // Override on one meeting; null gives the decision back to the preferences.
@@ -262,6 +293,7 @@ async fn meetings_with_recording_decisions_from_preferences() {
     assert_eq!(status, 200);
     assert_eq!(body["override_should_record"], true);
     assert_eq!(body["will_record"], true);
+    assert!(body["bot_id"].is_string(), "an override schedules at once");
     let (_, body) = call(&app, &alice, reqwest::Method::GET, &path, None).await;
     assert_eq!(body["will_record"], true);
     let (_, body) = call(
@@ -274,6 +306,7 @@ async fn meetings_with_recording_decisions_from_preferences() {
     .await;
     assert!(body["override_should_record"].is_null());
     assert_eq!(body["will_record"], false);
+    assert!(body["bot_id"].is_null());
     let (status, body) = call(
         &app,
         &alice,
