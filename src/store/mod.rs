@@ -11,6 +11,7 @@ pub mod calendar_users;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
+pub mod overview;
 pub mod settings;
 
 use std::path::Path;

@@ -3,3 +3,6 @@
 mod helpers;
 
 mod foundation;
+
+mod admin;
+mod browser;
