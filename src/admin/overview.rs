@@ -85,7 +85,7 @@ fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
                 "connected" if n > 0 => "good",
                 _ => "",
             };
-            Stat::new(format!("{status} calendars"), n, tone)
+            Stat::new(status, n, tone)
         })
         .collect();
     stats.push(Stat::new(

@@ -880,9 +880,9 @@ async fn overview_counts_calendars_and_shows_job_health() {
         let dd = page[..at].rfind("<dd>").unwrap() + 4;
         page[dd..dd + page[dd..].find('<').unwrap()].to_string()
     };
-    assert_eq!(count("connected calendars"), "2");
-    assert_eq!(count("disconnected calendars"), "1");
-    assert_eq!(count("connecting calendars"), "0");
+    assert_eq!(count("connected"), "2");
+    assert_eq!(count("disconnected"), "1");
+    assert_eq!(count("connecting"), "0");
     assert_eq!(count("calendar users"), "1");
     assert!(page.contains("https://hooks.example/in"));
     assert!(page.contains("HTTP 503"));
