@@ -39,6 +39,9 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at INTEGER,
     last_status_code INTEGER,
     last_error TEXT,
+    -- Set while an attempt is running; next_attempt_at is then the end of the lease, so a
+    -- crash mid-attempt makes the delivery due again (sent again: at least once).
+    in_flight_since INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -52,7 +55,7 @@ CREATE TABLE webhook_attempts (
     attempted_at INTEGER NOT NULL,
     status_code INTEGER,
     latency_ms INTEGER NOT NULL,
-    response_body TEXT,
+    response_body TEXT,                       -- the first 2 KB of the response
     error TEXT
 );
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, id);

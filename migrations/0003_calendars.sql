@@ -29,6 +29,10 @@ CREATE TABLE calendars (
     last_refresh_at INTEGER,
     next_refresh_at INTEGER,                   -- token sweep: refresh when due
     refresh_failures INTEGER NOT NULL DEFAULT 0,
+    last_refresh_error TEXT,                   -- last transient/other refresh failure (admin)
+    -- bumped whenever the credentials are replaced (PATCH, V1 reconnect): a refresh that
+    -- started with older credentials must not overwrite the new ones when it commits.
+    credentials_version INTEGER NOT NULL DEFAULT 0,
     -- sync state
     sync_token TEXT,                           -- Google nextSyncToken / Graph deltaLink
     sync_window_start INTEGER,                 -- window the stored sync token covers

@@ -27,12 +27,45 @@ pub struct Sweep {
 
 /// Every periodic sweep of the server.
 pub fn all() -> Vec<Sweep> {
-    vec![Sweep {
-        name: "prune_admin_sessions",
-        every: Duration::from_secs(3600),
-        run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
-        waker: None,
-    }]
+    vec![
+        Sweep {
+            name: "prune_admin_sessions",
+            every: Duration::from_secs(3600),
+            run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
+            waker: None,
+        },
+        // Daily liveness refresh of every calendar token, and retries after failures.
+        Sweep {
+            name: "refresh_calendar_tokens",
+            every: Duration::from_secs(60),
+            run: |s| {
+                Box::pin(async move { crate::calendars::tokens::refresh_due(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+        Sweep {
+            name: "deliver_webhooks",
+            every: Duration::from_secs(1),
+            run: |s| {
+                Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) })
+            },
+            waker: Some(|w| w.webhooks.clone()),
+        },
+        Sweep {
+            name: "zoom_token_refresh",
+            every: Duration::from_secs(3600),
+            run: |s| {
+                Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
+            },
+            waker: None,
+        },
+        Sweep {
+            name: "bots",
+            every: Duration::from_secs(30),
+            run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
+            waker: Some(|w| w.bots.clone()),
+        },
+    ]
 }
 
 /// Runs one sweep unless it is already running; records its health for the overview page.

@@ -138,6 +138,7 @@ impl Application {
             tokio::task::spawn_blocking(move || ensure_workspace_secret(&st, &ks)).await??;
         }
         crate::admin::announce_setup_link(&state).await?;
+        crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone())?;
         Ok(Application {
             port,
@@ -165,6 +166,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
+    crate::calendars::configure(cfg);
+    crate::zoom::configure(cfg);
+    crate::scheduling::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

@@ -54,7 +54,7 @@ pub struct Widget {
 pub type WidgetFn = fn(&Connection, i64) -> Result<Widget, StoreError>;
 
 /// The overview's widgets, in order. Add yours here.
-pub const WIDGETS: &[WidgetFn] = &[calendars, webhook_failures, job_health];
+pub const WIDGETS: &[WidgetFn] = &[calendars, zoom, webhook_failures, job_health];
 
 #[derive(Template)]
 #[template(path = "admin/overview.html")]
@@ -96,6 +96,23 @@ fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     Ok(Widget {
         title: "Calendars",
         stats,
+        ..Default::default()
+    })
+}
+
+fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+    let (healthy, unhealthy, apps) = store::overview::zoom_counts(c)?;
+    Ok(Widget {
+        title: "Zoom credentials",
+        stats: vec![
+            Stat::new("healthy", healthy, if healthy > 0 { "good" } else { "" }),
+            Stat::new(
+                "unhealthy",
+                unhealthy,
+                if unhealthy > 0 { "bad" } else { "" },
+            ),
+            Stat::new("OAuth apps", apps, ""),
+        ],
         ..Default::default()
     })
 }
@@ -153,8 +170,11 @@ fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
                     "error: {}",
                     truncate(r.last_error.as_deref().unwrap_or_default(), 160)
                 ),
-                // Three missed intervals: the scheduler is not running it.
-                Some(r) if r.last_finished_at.is_some_and(|t| now - t > 3 * every_ms) => {
+                // Three missed intervals (plus slack for short ones): not being run.
+                Some(r)
+                    if r.last_finished_at
+                        .is_some_and(|t| now - t > 3 * every_ms + 60_000) =>
+                {
                     "late".to_string()
                 }
                 Some(_) => "ok".to_string(),

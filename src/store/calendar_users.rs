@@ -72,3 +72,62 @@ pub fn get_or_create(
         updated_at: now_ms,
     })
 }
+
+/// One page of users in (created_at, id) order; see `store::calendars::list_v2` for the
+/// cursor arguments.
+pub fn list(
+    conn: &Connection,
+    after: Option<(i64, String)>,
+    backwards: bool,
+    limit: usize,
+) -> Result<Vec<CalendarUser>, StoreError> {
+    let (op, dir) = if backwards {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    let rows = match after {
+        Some((key, id)) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM calendar_users WHERE (created_at, id) {op} (?1, ?2)
+                 ORDER BY created_at {dir}, id {dir} LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![key, id, limit as i64], row)?
+                .collect::<Result<_, _>>()?;
+            rows
+        }
+        None => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM calendar_users ORDER BY created_at {dir}, id {dir} LIMIT ?1"
+            ))?;
+            let rows = stmt
+                .query_map(params![limit as i64], row)?
+                .collect::<Result<_, _>>()?;
+            rows
+        }
+    };
+    Ok(rows)
+}
+
+pub fn set_preferences(
+    conn: &Connection,
+    id: &str,
+    preferences: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE calendar_users SET preferences = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, preferences, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Deletes the user; its connections and their events go with it (ON DELETE CASCADE).
+pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM calendar_users WHERE id = ?1", [id])? > 0)
+}
+
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM calendar_users", [], |r| r.get(0))?)
+}

@@ -7,12 +7,17 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bots;
 pub mod calendar_users;
+pub mod calendars;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod overview;
 pub mod settings;
+pub mod webhook_endpoints;
+pub mod webhooks;
+pub mod zoom;
 
 use std::path::Path;
 use std::time::Duration;

@@ -92,3 +92,253 @@ pub fn message_payload(tx: &rusqlite::Connection, id: &str) -> Result<Option<Str
         )
         .optional()?)
 }
+
+/// A delivery taken for one attempt, with what is needed to sign and send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    /// Sent as `webhook-id`, the same on every attempt.
+    pub message_id: String,
+    pub payload: String,
+    /// None for a V2 calendar's own `webhook_url` (signed with the workspace secret).
+    pub endpoint_id: Option<String>,
+    pub url: String,
+    pub secret_enc: Option<String>,
+    /// The rotated-out secret while it still signs (already checked against `now`).
+    pub previous_secret_enc: Option<String>,
+}
+
+/// Takes up to `limit` due deliveries for one attempt each, holding them for `lease_ms`.
+///
+/// Only the oldest pending delivery of each (target, ordering key) pair is eligible, so a
+/// pair never has two attempts running and a message never overtakes an older one; the
+/// rows returned therefore belong to distinct pairs and may be sent concurrently.
+/// Deliveries to disabled endpoints are held. A delivery whose previous lease ran out
+/// without a result (the server stopped mid-attempt) is logged as such and taken again.
+pub fn claim_due(
+    tx: &Transaction,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT d.id, d.message_id, m.payload, d.endpoint_id, COALESCE(e.url, d.target_url),
+                e.secret_enc,
+                CASE WHEN e.previous_secret_expires_at > ?1 THEN e.previous_secret_enc END,
+                d.in_flight_since
+         FROM webhook_deliveries d
+         JOIN webhook_messages m ON m.id = d.message_id
+         LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+           AND (d.endpoint_id IS NULL OR e.enabled = 1)
+           AND NOT EXISTS (
+               SELECT 1 FROM webhook_deliveries o
+               WHERE o.target_key = d.target_key AND o.ordering_key = d.ordering_key
+                 AND o.status = 'pending' AND o.id < d.id)
+         ORDER BY d.next_attempt_at, d.id
+         LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![now_ms, limit as i64], |r| {
+            Ok((
+                ClaimedDelivery {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    payload: r.get(2)?,
+                    endpoint_id: r.get(3)?,
+                    url: r.get(4)?,
+                    secret_enc: r.get(5)?,
+                    previous_secret_enc: r.get(6)?,
+                },
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for (delivery, in_flight_since) in rows {
+        if let Some(started) = in_flight_since {
+            // Not counted against the retry schedule: the outcome is simply unknown.
+            tx.execute(
+                "INSERT INTO webhook_attempts
+                    (delivery_id, attempted_at, status_code, latency_ms, response_body, error)
+                 VALUES (?1, ?2, NULL, 0, NULL, ?3)",
+                params![
+                    delivery.id,
+                    started,
+                    "no result recorded: the server stopped during this attempt; sending again"
+                ],
+            )?;
+        }
+        tx.execute(
+            "UPDATE webhook_deliveries SET in_flight_since = ?2, next_attempt_at = ?3,
+                updated_at = ?2 WHERE id = ?1",
+            params![delivery.id, now_ms, now_ms + lease_ms],
+        )?;
+        claimed.push(delivery);
+    }
+    Ok(claimed)
+}
+
+/// What one attempt produced.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub delivery_id: i64,
+    pub endpoint_id: Option<String>,
+    pub started_at: i64,
+    /// Retries are counted from here.
+    pub finished_at: i64,
+    pub latency_ms: i64,
+    pub status_code: Option<u16>,
+    /// The first 2 KB of the response.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    /// A `Retry-After` the receiver asked for, in milliseconds.
+    pub retry_after_ms: Option<i64>,
+}
+
+impl AttemptResult {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+/// Policy for recording attempts.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Delays after the 1st, 2nd, ... failed attempt; when exhausted the delivery fails.
+    pub schedule_ms: Vec<i64>,
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after_failing_ms: i64,
+}
+
+/// How a recorded attempt left its delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    Delivered,
+    RetryAt(i64),
+    Failed,
+    /// The delivery was deleted meanwhile (its endpoint was removed).
+    Gone,
+}
+
+/// Records an attempt and moves its delivery on: delivered, retry later, or failed; keeps
+/// the endpoint's failure streak and disables it on `410 Gone` or a too-long streak.
+pub fn record_attempt(
+    tx: &Transaction,
+    a: &AttemptResult,
+    policy: &RetryPolicy,
+) -> Result<Recorded, StoreError> {
+    let attempts: Option<i64> = tx
+        .query_row(
+            "SELECT attempts FROM webhook_deliveries WHERE id = ?1 AND status = 'pending'",
+            [a.delivery_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(attempts) = attempts else {
+        return Ok(Recorded::Gone);
+    };
+    tx.execute(
+        "INSERT INTO webhook_attempts
+            (delivery_id, attempted_at, status_code, latency_ms, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            a.delivery_id,
+            a.started_at,
+            a.status_code,
+            a.latency_ms,
+            a.response_body,
+            a.error
+        ],
+    )?;
+    let attempts = attempts + 1;
+    let gone = a.status_code == Some(410);
+    let outcome = if a.succeeded() {
+        Recorded::Delivered
+    } else if gone {
+        Recorded::Failed
+    } else {
+        match policy.schedule_ms.get(attempts as usize - 1) {
+            Some(delay) => {
+                let wait = (*delay).max(a.retry_after_ms.unwrap_or(0));
+                Recorded::RetryAt(a.finished_at + wait)
+            }
+            None => Recorded::Failed,
+        }
+    };
+    let (status, next) = match &outcome {
+        Recorded::Delivered => ("delivered", a.finished_at),
+        Recorded::RetryAt(at) => ("pending", *at),
+        _ => ("failed", a.finished_at),
+    };
+    tx.execute(
+        "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4,
+            last_attempt_at = ?5, last_status_code = ?6, last_error = ?7,
+            in_flight_since = NULL, updated_at = ?8
+         WHERE id = ?1",
+        params![
+            a.delivery_id,
+            status,
+            attempts,
+            next,
+            a.started_at,
+            a.status_code,
+            a.error,
+            a.finished_at
+        ],
+    )?;
+    if let Some(endpoint_id) = &a.endpoint_id {
+        if a.succeeded() {
+            tx.execute(
+                "UPDATE webhook_endpoints SET failing_since = NULL
+                 WHERE id = ?1 AND failing_since IS NOT NULL",
+                [endpoint_id],
+            )?;
+        } else {
+            tx.execute(
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?2)
+                 WHERE id = ?1",
+                params![endpoint_id, a.started_at],
+            )?;
+            let since: Option<i64> = tx
+                .query_row(
+                    "SELECT failing_since FROM webhook_endpoints WHERE id = ?1 AND enabled = 1",
+                    [endpoint_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            let reason = if gone {
+                Some(format!(
+                    "The endpoint answered 410 Gone at {}.",
+                    super::ms_to_rfc3339(a.finished_at)
+                ))
+            } else {
+                since
+                    .filter(|s| a.finished_at - s >= policy.disable_after_failing_ms)
+                    .map(|s| {
+                        format!(
+                            "Every attempt failed from {} to {}.",
+                            super::ms_to_rfc3339(s),
+                            super::ms_to_rfc3339(a.finished_at)
+                        )
+                    })
+            };
+            if let Some(reason) = reason {
+                super::webhook_endpoints::disable(tx, endpoint_id, &reason, a.finished_at)?;
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// At start-up no attempt of this server can be running: leases left by a previous process
+/// (killed mid-attempt) are ended now so those deliveries are sent again at once. Returns
+/// how many were released.
+pub fn release_leases(tx: &Transaction, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = MIN(next_attempt_at, ?1)
+         WHERE status = 'pending' AND in_flight_since IS NOT NULL",
+        [now_ms],
+    )?)
+}

@@ -19,6 +19,17 @@ pub fn calendars_by_status(conn: &Connection) -> Result<Vec<(String, i64)>, Stor
         .collect())
 }
 
+/// Zoom OAuth credentials per status (`healthy`, `unhealthy`) and the number of apps.
+pub fn zoom_counts(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM zoom_oauth_credentials WHERE status = 'healthy'),
+                (SELECT COUNT(*) FROM zoom_oauth_credentials WHERE status = 'unhealthy'),
+                (SELECT COUNT(*) FROM zoom_oauth_apps)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
 pub fn count_calendar_users(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM calendar_users", [], |r| r.get(0))?)
 }

@@ -866,11 +866,27 @@ async fn overview_counts_calendars_and_shows_job_health() {
                     'c1', 'pending', 2, ?1, ?1, 503, ?1, ?1)",
                 [now],
             )?;
+            tx.execute(
+                "INSERT INTO zoom_oauth_apps (id, kind, client_id, client_secret_enc, created_at, updated_at)
+                 VALUES ('z1', 'user_level', 'zc', 'x', ?1, ?1)",
+                [now],
+            )?;
+            tx.execute(
+                "INSERT INTO zoom_oauth_credentials (id, oauth_app_id, user_id, account_id,
+                    conflict_key, status, access_token_enc, access_token_expires_at,
+                    refresh_token_enc, last_refresh_at, created_at, updated_at)
+                 VALUES ('zc1', 'z1', 'u', 'a', 'user:u', 'unhealthy', 'x', ?1, 'x', ?1, ?1, ?1)",
+                [now],
+            )?;
             Ok::<_, convene::store::StoreError>(())
         })
         .await
         .unwrap();
-    convene::jobs::run_sweep(&app.state, &convene::jobs::all()[0]).await;
+    let prune = convene::jobs::all()
+        .into_iter()
+        .find(|s| s.name == "prune_admin_sessions")
+        .unwrap();
+    convene::jobs::run_sweep(&app.state, &prune).await;
 
     let (_, page) = text(&client, app.url("/admin/")).await;
     let count = |label: &str| {
@@ -884,6 +900,9 @@ async fn overview_counts_calendars_and_shows_job_health() {
     assert_eq!(count("disconnected"), "1");
     assert_eq!(count("connecting"), "0");
     assert_eq!(count("calendar users"), "1");
+    assert_eq!(count("healthy"), "0");
+    assert_eq!(count("unhealthy"), "1");
+    assert_eq!(count("OAuth apps"), "1");
     assert!(page.contains("https://hooks.example/in"));
     assert!(page.contains("HTTP 503"));
     assert!(page.contains("retrying"));

@@ -2,7 +2,14 @@
 
 mod helpers;
 
+mod bots;
+mod calendar_support;
+mod calendar_v1;
+mod calendar_v2;
 mod foundation;
+mod receiver;
+mod webhooks;
+mod zoom;
 
 mod admin;
 mod browser;

@@ -1,0 +1,201 @@
+//! The delivery log (deliveries per endpoint, one delivery with its payload and attempts)
+//! and replay, for the admin pages.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: i64,
+    /// The `webhook-id`.
+    pub message_id: String,
+    pub event_type: String,
+    pub ordering_key: String,
+    pub endpoint_id: Option<String>,
+    /// The URL attempts go to (the endpoint's current URL, or a calendar's `webhook_url`).
+    pub url: Option<String>,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_attempt_at: Option<i64>,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    /// An attempt is running right now.
+    pub in_flight: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryRow,
+    /// The exact JSON body sent.
+    pub payload: String,
+    /// Oldest first.
+    pub attempts: Vec<AttemptRow>,
+}
+
+/// Filters for [`list_deliveries`]; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<String>,
+    /// `pending`, `delivered` or `failed`.
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+    /// Keyset pagination: only deliveries with a smaller id (the log is newest first).
+    pub before_id: Option<i64>,
+}
+
+const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
+    COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
+    d.last_attempt_at, d.last_status_code, d.last_error, d.in_flight_since IS NOT NULL,
+    d.created_at";
+
+const FROM: &str = "FROM webhook_deliveries d
+    JOIN webhook_messages m ON m.id = d.message_id
+    LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        message_id: r.get(1)?,
+        event_type: r.get(2)?,
+        ordering_key: r.get(3)?,
+        endpoint_id: r.get(4)?,
+        url: r.get(5)?,
+        status: r.get(6)?,
+        attempts: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_attempt_at: r.get(9)?,
+        last_status_code: r.get(10)?,
+        last_error: r.get(11)?,
+        in_flight: r.get(12)?,
+        created_at: r.get(13)?,
+    })
+}
+
+/// Deliveries newest first, at most `limit`.
+pub fn list_deliveries(
+    conn: &Connection,
+    filter: &DeliveryFilter,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} {FROM}
+         WHERE (?1 IS NULL OR d.endpoint_id = ?1)
+           AND (?2 IS NULL OR d.status = ?2)
+           AND (?3 IS NULL OR m.event_type = ?3)
+           AND (?4 IS NULL OR d.id < ?4)
+         ORDER BY d.id DESC LIMIT ?5"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                filter.endpoint_id,
+                filter.status,
+                filter.event_type,
+                filter.before_id,
+                limit as i64
+            ],
+            row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Counts of deliveries by status for one endpoint (or all): (pending, delivered, failed).
+pub fn delivery_counts(
+    conn: &Connection,
+    endpoint_id: Option<&str>,
+) -> Result<(i64, i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'delivered'), 0),
+                COALESCE(SUM(status = 'failed'), 0)
+         FROM webhook_deliveries WHERE ?1 IS NULL OR endpoint_id = ?1",
+        [endpoint_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+/// One delivery with its payload and every attempt.
+pub fn get_delivery(conn: &Connection, id: i64) -> Result<Option<DeliveryDetail>, StoreError> {
+    let found = conn
+        .query_row(
+            &format!("SELECT {COLUMNS}, m.payload {FROM} WHERE d.id = ?1"),
+            [id],
+            |r| Ok((row(r)?, r.get::<_, String>(14)?)),
+        )
+        .optional()?;
+    let Some((delivery, payload)) = found else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, attempted_at, status_code, latency_ms, response_body, error
+         FROM webhook_attempts WHERE delivery_id = ?1 ORDER BY id",
+    )?;
+    let attempts = stmt
+        .query_map([id], |r| {
+            Ok(AttemptRow {
+                id: r.get(0)?,
+                attempted_at: r.get(1)?,
+                status_code: r.get(2)?,
+                latency_ms: r.get(3)?,
+                response_body: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(DeliveryDetail {
+        delivery,
+        payload,
+        attempts,
+    }))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayOutcome {
+    /// A new attempt is due now (same message, same `webhook-id`).
+    Scheduled,
+    /// An attempt is running (its lease has not run out); its result is recorded first.
+    InFlight,
+    NotFound,
+}
+
+/// Schedules a new attempt of a delivery's message now, with a fresh retry schedule.
+///
+/// The delivery keeps its id and attempt history (the log shows the replay's attempts after
+/// the earlier ones). Once pending again it is the oldest of its (target, key) pair, so
+/// newer messages for the same pair wait for it, as ordering requires.
+pub fn replay(conn: &Connection, id: i64, now_ms: i64) -> Result<ReplayOutcome, StoreError> {
+    let in_flight: Option<bool> = conn
+        .query_row(
+            "SELECT in_flight_since IS NOT NULL AND next_attempt_at > ?2
+             FROM webhook_deliveries WHERE id = ?1",
+            params![id, now_ms],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match in_flight {
+        None => Ok(ReplayOutcome::NotFound),
+        Some(true) => Ok(ReplayOutcome::InFlight),
+        Some(false) => {
+            conn.execute(
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0,
+                    next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+            Ok(ReplayOutcome::Scheduled)
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! Zoom OAuth apps, credentials and the credentials' history.
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use super::{is_unique_violation, StoreError};
+
+// ------------------------------------------------------------------ apps
+
+#[derive(Debug, Clone)]
+pub struct ZoomApp {
+    pub id: String,
+    /// `user_level` or `account_level`
+    pub kind: String,
+    pub client_id: String,
+    pub client_secret_enc: String,
+    pub webhook_secret_enc: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ZoomApp {
+    pub fn is_account_level(&self) -> bool {
+        self.kind == "account_level"
+    }
+}
+
+const APP_COLUMNS: &str =
+    "id, kind, client_id, client_secret_enc, webhook_secret_enc, created_at, updated_at";
+
+fn app_row(r: &rusqlite::Row) -> rusqlite::Result<ZoomApp> {
+    Ok(ZoomApp {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        client_id: r.get(2)?,
+        client_secret_enc: r.get(3)?,
+        webhook_secret_enc: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+/// Inserts an app; false when another app already has this `client_id`.
+pub fn insert_app(conn: &Connection, app: &ZoomApp) -> Result<bool, StoreError> {
+    let res = conn.execute(
+        &format!("INSERT INTO zoom_oauth_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            app.id,
+            app.kind,
+            app.client_id,
+            app.client_secret_enc,
+            app.webhook_secret_enc,
+            app.created_at,
+            app.updated_at
+        ],
+    );
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn get_app(conn: &Connection, id: &str) -> Result<Option<ZoomApp>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {APP_COLUMNS} FROM zoom_oauth_apps WHERE id = ?1"),
+            [id],
+            app_row,
+        )
+        .optional()?)
+}
+
+/// A keyset page position: rows after (or, `back`, before) `(created_at, id)`.
+#[derive(Debug, Clone)]
+pub struct Position {
+    pub created_at: i64,
+    pub id: String,
+    pub back: bool,
+}
+
+/// Apps ordered by (created_at, id), `limit` rows from `after` in its direction.
+pub fn list_apps(
+    conn: &Connection,
+    after: Option<&Position>,
+    limit: usize,
+) -> Result<Vec<ZoomApp>, StoreError> {
+    list_page(
+        conn,
+        &format!("SELECT {APP_COLUMNS} FROM zoom_oauth_apps"),
+        Vec::new(),
+        Vec::new(),
+        after,
+        limit,
+        app_row,
+    )
+}
+
+pub enum DeleteApp {
+    Deleted,
+    NotFound,
+    /// Refused: this many credentials still use the app.
+    InUse(i64),
+}
+
+/// Deletes an app unless credentials use it (checked and deleted in one transaction).
+pub fn delete_app(conn: &Connection, id: &str) -> Result<DeleteApp, StoreError> {
+    let in_use: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM zoom_oauth_credentials WHERE oauth_app_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    if in_use > 0 {
+        return Ok(DeleteApp::InUse(in_use));
+    }
+    let n = conn.execute("DELETE FROM zoom_oauth_apps WHERE id = ?1", [id])?;
+    Ok(if n == 0 {
+        DeleteApp::NotFound
+    } else {
+        DeleteApp::Deleted
+    })
+}
+
+// ------------------------------------------------------------------ credentials
+
+#[derive(Debug, Clone)]
+pub struct ZoomCredential {
+    pub id: String,
+    pub oauth_app_id: String,
+    pub user_id: String,
+    pub account_id: String,
+    pub conflict_key: String,
+    /// `healthy` or `unhealthy`
+    pub status: String,
+    pub access_token_enc: String,
+    pub access_token_expires_at: i64,
+    pub refresh_token_enc: String,
+    pub scope: String,
+    pub last_refresh_at: i64,
+    pub refresh_failures: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ZoomCredential {
+    pub fn is_healthy(&self) -> bool {
+        self.status == "healthy"
+    }
+}
+
+/// The conflict rule's key: one credential per Zoom account (account-level apps) or per
+/// Zoom user (user-level apps).
+pub fn conflict_key(app: &ZoomApp, user_id: &str, account_id: &str) -> String {
+    if app.is_account_level() {
+        format!("account:{account_id}")
+    } else {
+        format!("user:{user_id}")
+    }
+}
+
+const CRED_COLUMNS: &str = "id, oauth_app_id, user_id, account_id, conflict_key, status, \
+     access_token_enc, access_token_expires_at, refresh_token_enc, scope, last_refresh_at, \
+     refresh_failures, last_error, created_at, updated_at";
+
+fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<ZoomCredential> {
+    Ok(ZoomCredential {
+        id: r.get(0)?,
+        oauth_app_id: r.get(1)?,
+        user_id: r.get(2)?,
+        account_id: r.get(3)?,
+        conflict_key: r.get(4)?,
+        status: r.get(5)?,
+        access_token_enc: r.get(6)?,
+        access_token_expires_at: r.get(7)?,
+        refresh_token_enc: r.get(8)?,
+        scope: r.get(9)?,
+        last_refresh_at: r.get(10)?,
+        refresh_failures: r.get(11)?,
+        last_error: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+pub fn get_credential(conn: &Connection, id: &str) -> Result<Option<ZoomCredential>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials WHERE id = ?1"),
+            [id],
+            cred_row,
+        )
+        .optional()?)
+}
+
+pub fn find_by_conflict_key(
+    conn: &Connection,
+    app_id: &str,
+    key: &str,
+) -> Result<Option<ZoomCredential>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials
+                 WHERE oauth_app_id = ?1 AND conflict_key = ?2"
+            ),
+            params![app_id, key],
+            cred_row,
+        )
+        .optional()?)
+}
+
+pub enum InsertCredential {
+    Inserted,
+    /// Another credential holds the (app, conflict key): nothing was written.
+    Conflict(Box<ZoomCredential>),
+}
+
+/// Inserts a credential and its `created` history entry unless one already exists for the
+/// same (app, conflict key). Run inside `BEGIN IMMEDIATE` so check and insert are atomic;
+/// the UNIQUE index is the backstop.
+pub fn insert_credential(
+    conn: &Connection,
+    cred: &ZoomCredential,
+) -> Result<InsertCredential, StoreError> {
+    if let Some(existing) = find_by_conflict_key(conn, &cred.oauth_app_id, &cred.conflict_key)? {
+        return Ok(InsertCredential::Conflict(Box::new(existing)));
+    }
+    let res = conn.execute(
+        &format!(
+            "INSERT INTO zoom_oauth_credentials ({CRED_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            cred.id,
+            cred.oauth_app_id,
+            cred.user_id,
+            cred.account_id,
+            cred.conflict_key,
+            cred.status,
+            cred.access_token_enc,
+            cred.access_token_expires_at,
+            cred.refresh_token_enc,
+            cred.scope,
+            cred.last_refresh_at,
+            cred.refresh_failures,
+            cred.last_error,
+            cred.created_at,
+            cred.updated_at
+        ],
+    );
+    match res {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            if let Some(existing) =
+                find_by_conflict_key(conn, &cred.oauth_app_id, &cred.conflict_key)?
+            {
+                return Ok(InsertCredential::Conflict(Box::new(existing)));
+            }
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    add_event(
+        conn,
+        &cred.id,
+        "created",
+        Some(&format!(
+            "Zoom user {} in account {}",
+            cred.user_id, cred.account_id
+        )),
+        cred.created_at,
+    )?;
+    Ok(InsertCredential::Inserted)
+}
+
+/// Filters of the credentials list (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub oauth_app: Option<String>,
+    pub account_id: Option<String>,
+    pub user_id: Option<String>,
+    pub status: Option<String>,
+}
+
+pub fn list_credentials(
+    conn: &Connection,
+    filter: &CredentialFilter,
+    after: Option<&Position>,
+    limit: usize,
+) -> Result<Vec<ZoomCredential>, StoreError> {
+    let mut conds = Vec::new();
+    let mut values = Vec::new();
+    for (column, value) in [
+        ("oauth_app_id", &filter.oauth_app),
+        ("account_id", &filter.account_id),
+        ("user_id", &filter.user_id),
+        ("status", &filter.status),
+    ] {
+        if let Some(v) = value {
+            conds.push(format!("{column} = ?"));
+            values.push(Value::Text(v.clone()));
+        }
+    }
+    list_page(
+        conn,
+        &format!("SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials"),
+        conds,
+        values,
+        after,
+        limit,
+        cred_row,
+    )
+}
+
+pub fn delete_credential(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn.execute("DELETE FROM zoom_oauth_credentials WHERE id = ?1", [id])? > 0)
+}
+
+/// Stores the tokens of a successful refresh (the rotated refresh token included) on a
+/// credential that is still healthy; false when it is gone or no longer healthy.
+pub fn save_refresh(
+    conn: &Connection,
+    id: &str,
+    access_token_enc: &str,
+    expires_at: i64,
+    refresh_token_enc: &str,
+    scope: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE zoom_oauth_credentials
+         SET access_token_enc = ?2, access_token_expires_at = ?3, refresh_token_enc = ?4,
+             scope = ?5, last_refresh_at = ?6, refresh_failures = 0, last_error = NULL,
+             updated_at = ?6
+         WHERE id = ?1 AND status = 'healthy'",
+        params![
+            id,
+            access_token_enc,
+            expires_at,
+            refresh_token_enc,
+            scope,
+            now_ms
+        ],
+    )?;
+    Ok(n > 0)
+}
+
+/// Counts a failed refresh that may succeed later (Zoom down, rate limited, ...).
+pub fn record_refresh_failure(
+    conn: &Connection,
+    id: &str,
+    error: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE zoom_oauth_credentials
+         SET refresh_failures = refresh_failures + 1, last_error = ?2, updated_at = ?3
+         WHERE id = ?1",
+        params![id, error, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Marks a healthy credential unhealthy; false when it was not healthy (or is gone), so a
+/// repeated cause does not announce the change twice.
+pub fn mark_unhealthy(
+    conn: &Connection,
+    id: &str,
+    error: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE zoom_oauth_credentials
+         SET status = 'unhealthy', last_error = ?2, updated_at = ?3
+         WHERE id = ?1 AND status = 'healthy'",
+        params![id, error, now_ms],
+    )?;
+    Ok(n > 0)
+}
+
+/// Credentials of an app that a Zoom `app_deauthorized` event names.
+pub fn find_deauthorized(
+    conn: &Connection,
+    app: &ZoomApp,
+    user_id: Option<&str>,
+    account_id: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    // Account-level apps are removed for the whole account; user-level ones per user.
+    let (column, value) = if app.is_account_level() {
+        ("account_id", account_id)
+    } else {
+        ("user_id", user_id)
+    };
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id FROM zoom_oauth_credentials WHERE oauth_app_id = ?1 AND {column} = ?2"
+    ))?;
+    let ids = stmt
+        .query_map(params![app.id, value], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Healthy credentials whose refresh token was issued before `before` (oldest first).
+pub fn due_for_refresh(
+    conn: &Connection,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM zoom_oauth_credentials
+         WHERE status = 'healthy' AND last_refresh_at < ?1
+         ORDER BY last_refresh_at, id LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![before, limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+// ------------------------------------------------------------------ history
+
+#[derive(Debug, Clone)]
+pub struct CredentialEvent {
+    pub id: i64,
+    pub credential_id: String,
+    pub kind: String,
+    pub detail: Option<String>,
+    pub created_at: i64,
+}
+
+pub fn add_event(
+    conn: &Connection,
+    credential_id: &str,
+    kind: &str,
+    detail: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO zoom_credential_events (credential_id, kind, detail, created_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![credential_id, kind, detail, now_ms],
+    )?;
+    Ok(())
+}
+
+/// A credential's history, newest first.
+pub fn events(
+    conn: &Connection,
+    credential_id: &str,
+    limit: usize,
+) -> Result<Vec<CredentialEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, credential_id, kind, detail, created_at FROM zoom_credential_events
+         WHERE credential_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![credential_id, limit as i64], |r| {
+            Ok(CredentialEvent {
+                id: r.get(0)?,
+                credential_id: r.get(1)?,
+                kind: r.get(2)?,
+                detail: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+// ------------------------------------------------------------------ paging
+
+/// Runs `select` with `conds` plus the keyset condition, ordered by (created_at, id) in the
+/// page's direction.
+fn list_page<T>(
+    conn: &Connection,
+    select: &str,
+    mut conds: Vec<String>,
+    mut values: Vec<Value>,
+    after: Option<&Position>,
+    limit: usize,
+    row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    let back = after.is_some_and(|p| p.back);
+    if let Some(p) = after {
+        let op = if p.back { "<" } else { ">" };
+        conds.push(format!("(created_at, id) {op} (?, ?)"));
+        values.push(Value::Integer(p.created_at));
+        values.push(Value::Text(p.id.clone()));
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let dir = if back { "DESC" } else { "ASC" };
+    values.push(Value::Integer(limit as i64));
+    let sql = format!("{select}{filter} ORDER BY created_at {dir}, id {dir} LIMIT ?");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values), row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,313 @@
+//! The deliverer: sends due deliveries from the outbox, signed, and records every attempt.
+//!
+//! The database is the queue. A delivery is leased before its attempt (`in_flight_since`,
+//! `next_attempt_at` = end of the lease) and marked delivered only after a 2xx answer, in
+//! the transaction that records the attempt; a crash in between leaves the lease to run
+//! out and the message is sent again (at least once). Only the oldest pending delivery of
+//! each (target, ordering key) pair is ever taken, so pairs stay in order while different
+//! pairs are sent concurrently.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::task::JoinSet;
+
+use crate::state::AppState;
+use crate::store::outbox::{self, AttemptResult, ClaimedDelivery, RetryPolicy};
+use crate::store::settings as kv;
+use crate::store::webhooks::{self as log, ReplayOutcome};
+
+/// Attempts running at once (across pairs).
+pub const CONCURRENCY: usize = 16;
+/// A receiver gets this long to answer, body included.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a taken delivery is held; well above the timeout, so a slow attempt is never
+/// taken twice, and short enough that a crash mid-attempt is retried soon after a restart.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// An endpoint whose every attempt failed for this long is disabled and flagged.
+pub const DISABLE_AFTER_FAILING: Duration = Duration::from_secs(5 * 24 * 3600);
+/// How much of a response is kept in the log.
+pub const RESPONSE_LOG_BYTES: usize = 2048;
+/// The longest `Retry-After` honoured (a receiver cannot park a message for months).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Sends every delivery that is due, until none is left; returns the attempts made.
+pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
+    let policy = RetryPolicy {
+        schedule_ms: state
+            .settings
+            .webhook_retry_schedule
+            .iter()
+            .map(|d| d.as_millis() as i64)
+            .collect(),
+        disable_after_failing_ms: DISABLE_AFTER_FAILING.as_millis() as i64,
+    };
+    let mut workspace_secret: Option<String> = None;
+    let mut running: JoinSet<AttemptResult> = JoinSet::new();
+    let mut finished: Vec<AttemptResult> = Vec::new();
+    let mut attempts = 0;
+    loop {
+        // Record what finished and take more work in one transaction: a recorded success
+        // can make the next message of its pair eligible in the same step.
+        let want = CONCURRENCY - running.len();
+        let results = std::mem::take(&mut finished);
+        attempts += results.len();
+        let now = state.now_ms();
+        let p = policy.clone();
+        let claimed = state
+            .store
+            .write(move |tx| {
+                for r in &results {
+                    outbox::record_attempt(tx, r, &p)?;
+                }
+                outbox::claim_due(tx, now, LEASE.as_millis() as i64, want)
+            })
+            .await?;
+        for delivery in claimed {
+            let secrets = match signing_secrets(state, &delivery, &mut workspace_secret).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Recorded as a failed attempt; never sent unsigned.
+                    finished.push(failed_before_sending(state, &delivery, e));
+                    continue;
+                }
+            };
+            let st = state.clone();
+            running.spawn(async move { attempt(&st, delivery, secrets).await });
+        }
+        if running.is_empty() {
+            if finished.is_empty() {
+                return Ok(attempts);
+            }
+            continue;
+        }
+        // Wait for one attempt, then take every other one that is already done.
+        if let Some(done) = running.join_next().await {
+            collect(done, &mut finished);
+        }
+        while let Some(done) = running.try_join_next() {
+            collect(done, &mut finished);
+        }
+    }
+}
+
+fn collect(joined: Result<AttemptResult, tokio::task::JoinError>, into: &mut Vec<AttemptResult>) {
+    match joined {
+        Ok(r) => into.push(r),
+        // The lease runs out and the delivery is taken again.
+        Err(e) => tracing::error!(error = %e, "webhook attempt task failed"),
+    }
+}
+
+/// The secrets that sign a delivery: the endpoint's (current first, then the rotated-out
+/// one while it lasts) or the workspace secret for a calendar's own `webhook_url`.
+async fn signing_secrets(
+    state: &AppState,
+    d: &ClaimedDelivery,
+    workspace: &mut Option<String>,
+) -> anyhow::Result<Vec<String>> {
+    if d.endpoint_id.is_some() {
+        let mut out = Vec::with_capacity(2);
+        if let Some(s) = &d.secret_enc {
+            out.push(state.keys.decrypt(s)?);
+        }
+        if let Some(s) = &d.previous_secret_enc {
+            out.push(state.keys.decrypt(s)?);
+        }
+        anyhow::ensure!(!out.is_empty(), "endpoint has no signing secret");
+        return Ok(out);
+    }
+    if workspace.is_none() {
+        let sealed = state
+            .store
+            .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("workspace webhook secret missing"))?;
+        *workspace = Some(state.keys.decrypt(&sealed)?);
+    }
+    Ok(vec![workspace.clone().expect("set above")])
+}
+
+fn failed_before_sending(state: &AppState, d: &ClaimedDelivery, e: anyhow::Error) -> AttemptResult {
+    tracing::error!(delivery = d.id, error = %e, "cannot sign webhook");
+    let now = state.now_ms();
+    AttemptResult {
+        delivery_id: d.id,
+        endpoint_id: d.endpoint_id.clone(),
+        started_at: now,
+        finished_at: now,
+        latency_ms: 0,
+        status_code: None,
+        response_body: None,
+        error: Some(format!("not sent: cannot sign ({e})")),
+        retry_after_ms: None,
+    }
+}
+
+/// One signed POST; never fails, the outcome is in the result.
+async fn attempt(state: &AppState, d: ClaimedDelivery, secrets: Vec<String>) -> AttemptResult {
+    let started_at = state.now_ms();
+    // Receivers check the timestamp against their own clock: use real time, not the
+    // (test-shiftable) application clock.
+    let timestamp = crate::store::now_ms() / 1000;
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let mut result = AttemptResult {
+        delivery_id: d.id,
+        endpoint_id: d.endpoint_id.clone(),
+        started_at,
+        finished_at: started_at,
+        latency_ms: 0,
+        status_code: None,
+        response_body: None,
+        error: None,
+        retry_after_ms: None,
+    };
+    let signature = match super::sign::signature_header(&refs, &d.message_id, timestamp, &d.payload)
+    {
+        Ok(s) => s,
+        Err(e) => {
+            result.error = Some(format!("not sent: {e}"));
+            return result;
+        }
+    };
+    let clock = Instant::now();
+    let sent = state
+        .http
+        .post(&d.url)
+        .timeout(ATTEMPT_TIMEOUT)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::USER_AGENT, super::USER_AGENT)
+        .header("webhook-id", &d.message_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(d.payload)
+        .send()
+        .await;
+    match sent {
+        Ok(mut res) => {
+            result.status_code = Some(res.status().as_u16());
+            if !res.status().is_success() {
+                result.retry_after_ms = res
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                    .map(|d| d.min(MAX_RETRY_AFTER).as_millis() as i64);
+            }
+            let mut body = Vec::new();
+            loop {
+                match res.chunk().await {
+                    Ok(Some(chunk)) => {
+                        let room = RESPONSE_LOG_BYTES - body.len();
+                        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        if body.len() >= RESPONSE_LOG_BYTES {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    // The status already arrived; a body cut short does not undo it.
+                    Err(e) => {
+                        if e.is_timeout() {
+                            result.error = Some(describe(e));
+                        }
+                        break;
+                    }
+                }
+            }
+            if !body.is_empty() {
+                result.response_body = Some(String::from_utf8_lossy(&body).into_owned());
+            }
+        }
+        Err(e) => result.error = Some(describe(e)),
+    }
+    result.latency_ms = clock.elapsed().as_millis() as i64;
+    result.finished_at = state.now_ms();
+    result
+}
+
+/// A short reason for a failed request (no URL query strings, which may hold tokens).
+fn describe(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_request() {
+        "request failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed"
+    } else {
+        "error"
+    };
+    let e = e.without_url();
+    let mut text = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date (a date in the past means no wait).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// Called once at start-up: deliveries a killed process left mid-attempt are due again
+/// now instead of when their lease would have run out.
+pub async fn release_stale_leases(state: &AppState) -> anyhow::Result<usize> {
+    let now = state.now_ms();
+    let released = state
+        .store
+        .write(move |tx| outbox::release_leases(tx, now))
+        .await?;
+    if released > 0 {
+        tracing::warn!(
+            released,
+            "webhook attempts were interrupted by a stop; sending again"
+        );
+    }
+    Ok(released)
+}
+
+/// Schedules a new attempt of a delivery now (same message, same `webhook-id`) and wakes
+/// the deliverer. Used by the admin pages.
+pub async fn replay(state: &AppState, delivery_id: i64) -> anyhow::Result<ReplayOutcome> {
+    let now = state.now_ms();
+    let outcome = state
+        .store
+        .write(move |tx| log::replay(tx, delivery_id, now))
+        .await?;
+    if outcome == ReplayOutcome::Scheduled {
+        state.wake.webhooks.notify_one();
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+}
