@@ -13,6 +13,7 @@ pub mod calendars;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
+pub mod overview;
 pub mod settings;
 pub mod webhook_endpoints;
 pub mod webhooks;

@@ -10,3 +10,6 @@ mod foundation;
 mod receiver;
 mod webhooks;
 mod zoom;
+
+mod admin;
+mod browser;
