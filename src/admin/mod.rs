@@ -1,35 +1,103 @@
-//! Admin pages (server-rendered with askama, assets embedded with rust-embed).
+//! Admin pages: server-rendered with askama (`templates/admin/`), assets embedded with
+//! rust-embed (`static/`, served under `/static/...`), usable without JavaScript.
+//!
+//! # Adding a page (how to extend this)
+//! 1. Write `src/admin/<screen>.rs` (or a module in your area) with a
+//!    `pub fn configure(cfg: &mut web::ServiceConfig)` that registers its routes with
+//!    [`page`]`("/things/")` — paths are relative to `/admin` and end with `/`.
+//! 2. Add one line to [`configure`] below (`.configure(things::configure)`) and, for a nav
+//!    entry, one line to [`NAV`]. The nav shows only what is listed there, so list a page
+//!    only once it exists.
+//! 3. A GET handler takes an [`AdminSession`] (not logged in → 303 to `/admin/login/`),
+//!    builds its askama template with a `layout: Layout` field from
+//!    `session.layout("things", "Things")` and returns `render(&page.layout, &page)`.
+//!    The template starts with `{% extends "admin/base.html" %}` and fills
+//!    `{% block content %}`. Every form carries
+//!    `<input type="hidden" name="csrf_token" value="{{ layout.csrf_token }}">`.
+//! 4. A POST handler takes an [`AdminForm<T>`]: it requires the session, checks the CSRF
+//!    token (403 page otherwise, before anything runs) and parses `T` from the form. Answer
+//!    with `see_other(&state, "/admin/things/", Some(Flash::success("Saved.")))` (the flash
+//!    shows once on the next page), or render a page directly when it must show a value once
+//!    (a new key).
+//! 5. Errors: return [`AdminError`] (HTML error pages; `?` works on store errors). Every
+//!    `/admin` response carries the security headers of [`security_headers`] (no framing,
+//!    strict CSP, `no-store`). SQL stays in `crate::store`, as everywhere.
+//!
+//! The overview's tiles are a list too: see `overview::WIDGETS`.
 
+mod api_keys;
+mod assets;
+mod csrf;
+mod login;
+mod logout;
+mod overview;
+mod platforms;
+mod redirect_origins;
+mod render;
+mod session;
+pub mod setup;
+mod webhook_secret;
+
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
 
-use crate::state::AppState;
-use crate::store::{self, settings as kv};
+pub use assets::asset_url;
+pub use csrf::AdminForm;
+pub use render::{
+    not_found_page, render, render_status, see_other, AdminError, AdminResult, Flash, Layout,
+    NavItem,
+};
+pub use session::AdminSession;
+pub use setup::{announce_setup_link, issue_setup_token};
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+/// The navigation, in order. One line per page that exists; add yours here.
+pub const NAV: &[NavItem] = &[
+    NavItem::new("overview", "Overview", "/admin/"),
+    NavItem::new("platforms", "Platforms", "/admin/platforms/"),
+    NavItem::new("api_keys", "API keys", "/admin/api-keys/"),
+    NavItem::new(
+        "redirect_origins",
+        "Redirect origins",
+        "/admin/redirect-origins/",
+    ),
+];
 
-/// First start without an admin password: log a one-time setup link. The token is stored
-/// only as a hash and dies once the password is set.
-pub async fn announce_setup_link(state: &AppState) -> anyhow::Result<()> {
-    let has_password = state
-        .store
-        .read(|c| kv::get(c, kv::ADMIN_PASSWORD_HASH))
-        .await?
-        .is_some();
-    if has_password {
-        return Ok(());
-    }
-    let token = crate::crypto::random_token("", 24);
-    let hash = crate::crypto::sha256_hex(&token);
-    let now = state.now_ms();
-    state
-        .store
-        .write(move |tx| kv::set(tx, kv::ADMIN_SETUP_TOKEN_HASH, &hash, now))
-        .await
-        .map_err(|e: store::StoreError| anyhow::anyhow!(e))?;
-    let link = state
-        .settings
-        .public_link(&format!("/admin/setup/?token={token}"));
-    // Deliberately printed: the operator needs it once, and it only sets the first password.
-    tracing::warn!("no admin password yet; open this one-time setup link: {link}");
-    Ok(())
+/// Registers `/static/...` and every `/admin/...` page.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    assets::configure(cfg);
+    cfg.service(
+        web::scope("/admin")
+            .wrap(security_headers())
+            .configure(setup::configure)
+            .configure(login::configure)
+            .configure(logout::configure)
+            .configure(overview::configure)
+            .configure(platforms::configure)
+            .configure(api_keys::configure)
+            .configure(webhook_secret::configure)
+            .configure(redirect_origins::configure)
+            .default_service(web::to(not_found_page)),
+    );
+}
+
+/// A page resource under `/admin`; other methods get a 405 page.
+pub fn page(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(render::method_not_allowed_page))
+}
+
+/// Headers on every admin response: never framed (clickjacking), never cached (pages show
+/// secrets and session-bound tokens), only our own scripts and styles, no referrer (the
+/// setup link carries its token in the query).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Frame-Options", "DENY"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
 }

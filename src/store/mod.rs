@@ -14,6 +14,7 @@ pub mod events;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
+pub mod overview;
 pub mod settings;
 pub mod sync;
 pub mod webhook_endpoints;

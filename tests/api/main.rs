@@ -14,3 +14,6 @@ mod sync;
 mod sync_fixtures;
 mod webhooks;
 mod zoom;
+
+mod admin;
+mod browser;

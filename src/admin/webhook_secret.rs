@@ -1,0 +1,29 @@
+//! The workspace webhook secret (signs deliveries to V2 calendars' `webhook_url`), shown on
+//! the API keys page only when the admin clicks "Reveal": a CSRF-protected POST, so it is
+//! never in a page by default and works without JavaScript.
+
+use actix_web::web;
+
+use crate::state::AppState;
+use crate::store::settings as kv;
+
+use super::csrf::AdminForm;
+use super::render::{AdminError, AdminResult};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::page("/api-keys/webhook-secret/").route(web::post().to(reveal)));
+}
+
+async fn reveal(state: web::Data<AppState>, form: AdminForm<serde::de::IgnoredAny>) -> AdminResult {
+    let sealed = state
+        .store
+        .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
+        .await?
+        .ok_or_else(|| AdminError::Internal("workspace webhook secret missing".into()))?;
+    let secret = state
+        .keys
+        .decrypt(&sealed)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    tracing::info!("workspace webhook secret revealed in the admin");
+    super::api_keys::page(&form.session, &state, None, Some(secret)).await
+}
