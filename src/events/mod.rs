@@ -1,5 +1,6 @@
 //! The events APIs: V2 calendar events and V1 calendar meetings.
 
+pub mod admin;
 pub mod api;
 pub mod meetings;
 

@@ -164,6 +164,48 @@ pub fn clear_sync_token(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A calendar's sync state with what identifies it to an operator.
+#[derive(Debug, Clone)]
+pub struct CalendarSyncRow {
+    pub sync: SyncCalendar,
+    /// Platform email, else the email the app gave.
+    pub email: Option<String>,
+    /// Live (not deleted) events stored.
+    pub events: i64,
+}
+
+fn sync_row(r: &rusqlite::Row) -> rusqlite::Result<CalendarSyncRow> {
+    Ok(CalendarSyncRow {
+        sync: row(r)?,
+        email: r.get(13)?,
+        events: r.get(14)?,
+    })
+}
+
+const ADMIN_SELECT: &str = "SELECT id, kind, platform, status, calendar_user_id, webhook_url,
+    sync_token, sync_window_start, sync_window_end, next_sync_at, last_sync_at,
+    last_sync_error, sync_failures, COALESCE(platform_email, oauth_email),
+    (SELECT COUNT(*) FROM calendar_events e WHERE e.calendar_id = calendars.id
+        AND e.is_deleted = 0)
+    FROM calendars";
+
+/// Calendars for the admin pages, newest first.
+pub fn list_for_admin(conn: &Connection, limit: usize) -> Result<Vec<CalendarSyncRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{ADMIN_SELECT} ORDER BY created_at DESC, id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt
+        .query_map([limit as i64], sync_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn get_for_admin(conn: &Connection, id: &str) -> Result<Option<CalendarSyncRow>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{ADMIN_SELECT} WHERE id = ?1"), [id], sync_row)
+        .optional()?)
+}
+
 /// Sync status of calendars for overviews: (status, calendars, with a sync error).
 pub fn status_counts(conn: &Connection) -> Result<Vec<(String, i64, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(

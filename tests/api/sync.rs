@@ -609,3 +609,99 @@ async fn the_background_sweep_syncs_a_new_calendar_when_woken() {
     assert_eq!(stored(&app, &cal).await.len(), 1);
     assert!(sync_state(&app, &cal).await.last_sync_at.is_some());
 }
+
+#[tokio::test]
+async fn admin_pages_show_sync_status_events_and_sync_now() {
+    use crate::admin::{input_value, logged_in, new_client};
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Google, "admin-view@acme.test").await;
+    let t = hour();
+    app.sim
+        .create_event(
+            &cal.account,
+            EventSpec::new("Roadmap review", t, t + Duration::hours(1))
+                .zoom("https://acme.zoom.us/j/81234567890?pwd=abc"),
+        )
+        .await;
+    let gone = app
+        .sim
+        .create_event(
+            &cal.account,
+            EventSpec::new(
+                "Cancelled lunch",
+                t + Duration::hours(2),
+                t + Duration::hours(3),
+            ),
+        )
+        .await;
+    sync(&app, &cal).await;
+    app.sim.delete_event(&cal.account, &gone).await;
+    sync(&app, &cal).await;
+
+    // Not logged in: to the login page.
+    let res = new_client()
+        .get(app.url("/admin/calendars/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
+    let client = logged_in(&app).await;
+    let page = client
+        .get(app.url("/admin/calendars/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("admin-view@acme.test"));
+    assert!(page.contains(&format!("/admin/calendars/{}/", cal.id)));
+
+    let url = app.url(&format!("/admin/calendars/{}/", cal.id));
+    let page = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Roadmap review"));
+    assert!(page.contains(">Zoom</a>"));
+    assert!(page.contains("https://acme.zoom.us/j/81234567890?pwd=abc"));
+    let deleted_row = page
+        .split("<tr")
+        .find(|r| r.contains("Cancelled lunch"))
+        .unwrap();
+    assert!(
+        deleted_row.starts_with(" class=\"dim\""),
+        "deleted events are greyed"
+    );
+    assert!(deleted_row.contains("deleted"));
+
+    // Sync now: a provider failure is reported and recorded as the last error.
+    app.sim
+        .inject_fault(Endpoint::GoogleEvents, Fault::Status500, 1)
+        .await;
+    let csrf = input_value(&page, "csrf_token");
+    let sync_url = app.url(&format!("/admin/calendars/{}/sync/", cal.id));
+    let res = client
+        .post(&sync_url)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sync failed"), "{page}");
+    assert!(page.contains("google answered 500"));
+    // Without the CSRF token nothing runs.
+    let before = app.sim.call_count(Endpoint::GoogleEvents).await;
+    let res = client.post(&sync_url).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.sim.call_count(Endpoint::GoogleEvents).await, before);
+    // And a successful one clears the error.
+    client
+        .post(&sync_url)
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = client.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Synced (incremental)"), "{page}");
+    assert!(sync_state(&app, &cal).await.last_sync_error.is_none());
+}
