@@ -705,3 +705,37 @@ async fn admin_pages_show_sync_status_events_and_sync_now() {
     assert!(page.contains("Synced (incremental)"), "{page}");
     assert!(sync_state(&app, &cal).await.last_sync_error.is_none());
 }
+
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_and_the_sync_goes_on() {
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Microsoft, "stale@contoso.test").await;
+    let t = hour();
+    app.sim
+        .create_event(&cal.account, EventSpec::new("E", t, t + Duration::hours(1)))
+        .await;
+    // A cached access token the provider does not know (e.g. revoked on its side).
+    let sealed = app.state.keys.encrypt("not-a-live-token");
+    let id = cal.id.clone();
+    let far = app.state.now_ms() + 3_000_000;
+    app.state
+        .store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE calendars SET access_token_enc = ?1, access_token_expires_at = ?2
+                 WHERE id = ?3",
+                rusqlite::params![sealed, far, id],
+            )
+            .map_err(convene::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    let refreshes = app.sim.token_refresh_count(Provider::Microsoft).await;
+    let out = sync(&app, &cal).await;
+    assert_eq!(out.changed, 1);
+    assert_eq!(out.requests, 2, "one 401, one retry with a fresh token");
+    assert_eq!(
+        app.sim.token_refresh_count(Provider::Microsoft).await,
+        refreshes + 1
+    );
+}
