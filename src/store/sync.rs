@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::StoreError;
 
 /// `next_sync_at` of a calendar that must not be synced until something reconnects it.
-/// (NULL means "never synced yet": due at once.)
+/// Reconnecting schedules it again (`store::calendars::schedule_sync_now`). NULL means
+/// "never synced yet": due at once.
 pub const PARKED: i64 = i64::MAX;
 
 /// What the sync engine needs to know about a calendar.
@@ -89,15 +90,6 @@ pub fn due_calendars(
         .query_map(params![now_ms, limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
-}
-
-/// Makes a calendar due at once (a new or re-connected calendar, "sync now").
-pub fn schedule_now(conn: &Connection, id: &str, now_ms: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE calendars SET next_sync_at = ?2 WHERE id = ?1",
-        params![id, now_ms],
-    )?;
-    Ok(())
 }
 
 /// The sync token and the window it covers, after a successful sync.
