@@ -60,6 +60,7 @@ pub const NAV: &[NavItem] = &[
         "Redirect origins",
         "/admin/redirect-origins/",
     ),
+    NavItem::new("calendars", "Calendars", "/admin/calendars/"),
 ];
 
 /// Registers `/static/...` and every `/admin/...` page.
@@ -76,6 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_keys::configure)
             .configure(webhook_secret::configure)
             .configure(redirect_origins::configure)
+            .configure(crate::events::admin::configure)
             .default_service(web::to(not_found_page)),
     );
 }

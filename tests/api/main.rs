@@ -6,8 +6,12 @@ mod bots;
 mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
+mod events;
 mod foundation;
+mod meetings;
 mod receiver;
+mod sync;
+mod sync_fixtures;
 mod webhooks;
 mod zoom;
 
