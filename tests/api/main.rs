@@ -12,4 +12,6 @@ mod webhooks;
 mod zoom;
 
 mod admin;
+mod admin_bots;
+mod admin_calendars;
 mod browser;
