@@ -193,15 +193,11 @@ pub(super) fn widget(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             Stat::new("upcoming", counts.upcoming, ""),
             Stat::new("failed bots", failed, bad(failed)),
             Stat::new(
-                "backend calls retrying",
+                "calls retrying",
                 counts.retrying,
                 if counts.retrying > 0 { "warn" } else { "" },
             ),
-            Stat::new(
-                "backend calls given up",
-                counts.given_up,
-                bad(counts.given_up),
-            ),
+            Stat::new("calls given up", counts.given_up, bad(counts.given_up)),
         ],
         ..Default::default()
     })

@@ -271,11 +271,11 @@ async fn failed_bots_come_first_and_the_overview_counts_them() {
         r#"<div class="stat bad"><dd>2</dd>"#
     );
     assert_eq!(
-        stat(&overview, "backend calls retrying"),
+        stat(&overview, "calls retrying"),
         r#"<div class="stat warn"><dd>1</dd>"#
     );
     assert_eq!(
-        stat(&overview, "backend calls given up"),
+        stat(&overview, "calls given up"),
         r#"<div class="stat bad"><dd>1</dd>"#
     );
     assert!(stat(&overview, "upcoming").ends_with("<dd>4</dd>"));
@@ -289,7 +289,7 @@ async fn failed_bots_come_first_and_the_overview_counts_them() {
         stat(&overview, "failed bots"),
         r#"<div class="stat bad"><dd>1</dd>"#
     );
-    assert!(stat(&overview, "backend calls retrying").ends_with("<dd>0</dd>"));
+    assert!(stat(&overview, "calls retrying").ends_with("<dd>0</dd>"));
     let (_, html) = page(&client, &app, "/admin/bots/").await;
     assert!(bot_row(&html, &board_bot).contains(">dispatched<"));
     // Only the given-up bot is still ahead of the others.
