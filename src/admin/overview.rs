@@ -54,7 +54,13 @@ pub struct Widget {
 pub type WidgetFn = fn(&Connection, i64) -> Result<Widget, StoreError>;
 
 /// The overview's widgets, in order. Add yours here.
-pub const WIDGETS: &[WidgetFn] = &[calendars, zoom, webhook_failures, job_health];
+pub const WIDGETS: &[WidgetFn] = &[
+    calendars,
+    zoom,
+    super::bots::widget,
+    webhook_failures,
+    job_health,
+];
 
 #[derive(Template)]
 #[template(path = "admin/overview.html")]
@@ -95,6 +101,7 @@ fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     ));
     Ok(Widget {
         title: "Calendars",
+        link: Some("/admin/calendars/"),
         stats,
         ..Default::default()
     })

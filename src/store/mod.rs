@@ -7,7 +7,9 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bot_admin;
 pub mod bots;
+pub mod calendar_admin;
 pub mod calendar_users;
 pub mod calendars;
 pub mod events;

@@ -16,4 +16,6 @@ mod webhooks;
 mod zoom;
 
 mod admin;
+mod admin_bots;
+mod admin_calendars;
 mod browser;

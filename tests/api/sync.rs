@@ -678,7 +678,7 @@ async fn admin_pages_show_sync_status_events_and_sync_now() {
         .inject_fault(Endpoint::GoogleEvents, Fault::Status500, 1)
         .await;
     let csrf = input_value(&page, "csrf_token");
-    let sync_url = app.url(&format!("/admin/calendars/{}/sync/", cal.id));
+    let sync_url = app.url(&format!("/admin/calendars/{}/sync-now/", cal.id));
     let res = client
         .post(&sync_url)
         .form(&[("csrf_token", csrf.as_str())])
