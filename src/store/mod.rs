@@ -53,10 +53,12 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.execute_batch(
-                "PRAGMA journal_mode = WAL;
+                // busy_timeout first: the pool opens connections in parallel, and switching
+                // a new file to WAL needs a lock another connection may briefly hold.
+                "PRAGMA busy_timeout = 10000;
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA busy_timeout = 10000;",
+                 PRAGMA foreign_keys = ON;",
             )
         });
         let pool = r2d2::Pool::builder()
