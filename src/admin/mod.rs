@@ -36,7 +36,15 @@ mod redirect_origins;
 mod render;
 mod session;
 pub mod setup;
+mod webhook_deliveries;
+mod webhook_delivery;
+mod webhook_endpoint;
+mod webhook_endpoints;
 mod webhook_secret;
+mod webhook_secrets;
+mod zoom_apps;
+mod zoom_credential;
+mod zoom_credentials;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
@@ -60,6 +68,8 @@ pub const NAV: &[NavItem] = &[
         "Redirect origins",
         "/admin/redirect-origins/",
     ),
+    NavItem::new("webhooks", "Webhooks", "/admin/webhooks/"),
+    NavItem::new("zoom", "Zoom", "/admin/zoom/"),
 ];
 
 /// Registers `/static/...` and every `/admin/...` page.
@@ -76,6 +86,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_keys::configure)
             .configure(webhook_secret::configure)
             .configure(redirect_origins::configure)
+            // The delivery pages before `/webhooks/{id}/...`, which would shadow them.
+            .configure(webhook_deliveries::configure)
+            .configure(webhook_delivery::configure)
+            .configure(webhook_endpoints::configure)
+            .configure(webhook_endpoint::configure)
+            .configure(webhook_secrets::configure)
+            .configure(zoom_apps::configure)
+            .configure(zoom_credentials::configure)
+            .configure(zoom_credential::configure)
             .default_service(web::to(not_found_page)),
     );
 }

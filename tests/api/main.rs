@@ -12,4 +12,5 @@ mod webhooks;
 mod zoom;
 
 mod admin;
+mod admin_webhooks;
 mod browser;
