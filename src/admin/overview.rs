@@ -142,12 +142,14 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         .iter()
         .filter(|e| e.enabled && e.failing_since.is_some())
         .count();
-    let troubled = store::webhook_endpoints::list_troubled(c)?;
+    let mut troubled = store::webhook_endpoints::list_troubled(c)?;
+    // Disabled ones first: they receive nothing until someone acts.
+    troubled.sort_by_key(|e| e.enabled);
     let row_links = troubled
         .iter()
         .map(|e| Some(format!("/admin/webhooks/{}/", e.id)))
         .collect();
-    let rows = troubled
+    let rows: Vec<Vec<String>> = troubled
         .into_iter()
         .map(|e| {
             let (state, detail) = if e.enabled {
@@ -176,10 +178,11 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             Stat::new("disabled", disabled, if disabled > 0 { "bad" } else { "" }),
         ],
         columns: vec!["Endpoint", "State", "Why"],
+        // A full-width table only when there is something to flag.
+        wide: !rows.is_empty(),
         rows,
         row_links,
         empty: "Every endpoint is delivering.",
-        wide: true,
     })
 }
 

@@ -74,7 +74,7 @@ pub(super) struct DeliveryLog {
 /// The last attempt's outcome in a few words.
 pub(super) fn result_of(code: Option<i64>, error: Option<&str>, attempts: i64) -> String {
     match (code, error) {
-        (_, Some(e)) => truncate(e, 100),
+        (_, Some(e)) => truncate(e, 80),
         (Some(c), None) => format!("HTTP {c}"),
         (None, None) if attempts == 0 => "not attempted yet".into(),
         (None, None) => "—".into(),

@@ -13,4 +13,5 @@ mod zoom;
 
 mod admin;
 mod admin_webhooks;
+mod admin_zoom;
 mod browser;
