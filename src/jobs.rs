@@ -34,6 +34,12 @@ pub fn all() -> Vec<Sweep> {
             run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
             waker: None,
         },
+        Sweep {
+            name: "sync_events",
+            every: Duration::from_secs(10),
+            run: |s| Box::pin(async move { crate::sync::sync_due(&s).await.map(|_| ()) }),
+            waker: Some(|w| w.sync.clone()),
+        },
         // Daily liveness refresh of every calendar token, and retries after failures.
         Sweep {
             name: "refresh_calendar_tokens",

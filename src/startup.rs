@@ -169,6 +169,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::calendars::configure(cfg);
     crate::zoom::configure(cfg);
     crate::scheduling::configure(cfg);
+    crate::events::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

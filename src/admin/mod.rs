@@ -27,10 +27,17 @@
 
 mod api_keys;
 mod assets;
+mod bots;
+mod calendar_detail;
+mod calendar_sync_now;
+mod calendar_users;
+mod calendars;
 mod csrf;
 mod login;
 mod logout;
 mod overview;
+mod paging;
+mod platform_oauth_test;
 mod platforms;
 mod redirect_origins;
 mod render;
@@ -68,6 +75,9 @@ pub const NAV: &[NavItem] = &[
         "Redirect origins",
         "/admin/redirect-origins/",
     ),
+    NavItem::new("calendars", "Calendars", "/admin/calendars/"),
+    NavItem::new("calendar_users", "Calendar users", "/admin/calendar-users/"),
+    NavItem::new("bots", "Bots", "/admin/bots/"),
     NavItem::new("webhooks", "Webhooks", "/admin/webhooks/"),
     NavItem::new("zoom", "Zoom", "/admin/zoom/"),
 ];
@@ -86,6 +96,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(api_keys::configure)
             .configure(webhook_secret::configure)
             .configure(redirect_origins::configure)
+            .configure(platform_oauth_test::configure)
+            .configure(calendars::configure)
+            .configure(calendar_detail::configure)
+            .configure(calendar_sync_now::configure)
+            .configure(calendar_users::configure)
+            .configure(bots::configure)
             // The delivery pages before `/webhooks/{id}/...`, which would shadow them.
             .configure(webhook_deliveries::configure)
             .configure(webhook_delivery::configure)

@@ -66,6 +66,7 @@ pub type WidgetFn = fn(&Connection, i64) -> Result<Widget, StoreError>;
 pub const WIDGETS: &[WidgetFn] = &[
     calendars,
     zoom,
+    super::bots::widget,
     webhook_endpoints,
     webhook_failures,
     job_health,
@@ -110,6 +111,7 @@ fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     ));
     Ok(Widget {
         title: "Calendars",
+        link: Some("/admin/calendars/"),
         stats,
         ..Default::default()
     })

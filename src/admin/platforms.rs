@@ -9,6 +9,7 @@ use crate::state::AppState;
 use crate::store::{self, settings as kv};
 
 use super::csrf::AdminForm;
+use super::platform_oauth_test::{OAuthTest, OAuthTestResult};
 use super::render::{render, see_other, when, AdminError, AdminResult, Flash, Layout};
 use super::session::AdminSession;
 
@@ -59,6 +60,9 @@ struct PlatformView {
     /// None when no secret is saved; else "set" with the last 4 characters at most.
     secret_status: Option<String>,
     updated: Option<String>,
+    /// The platform has a "Test the OAuth setup" button.
+    oauth_test: bool,
+    test: Option<OAuthTestResult>,
 }
 
 #[derive(Template)]
@@ -89,6 +93,16 @@ fn describe_secret(state: &AppState, sealed: &str) -> String {
 }
 
 async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult {
+    page(&session, &state, None).await
+}
+
+/// Renders the page; `test` is the answer to a "Test the OAuth setup" button, shown in its
+/// platform's section.
+pub(super) async fn page(
+    session: &AdminSession,
+    state: &AppState,
+    test: Option<OAuthTest>,
+) -> AdminResult {
     let saved = state
         .store
         .read(|c| {
@@ -112,8 +126,13 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
                 .unwrap_or_default(),
             secret_status: client
                 .as_ref()
-                .map(|c| describe_secret(&state, &c.client_secret_enc)),
+                .map(|c| describe_secret(state, &c.client_secret_enc)),
             updated: client.as_ref().map(|c| when(c.updated_at)),
+            oauth_test: OAuthTest::SUPPORTED.contains(&p.key),
+            test: test
+                .as_ref()
+                .filter(|t| t.platform == p.key)
+                .map(|t| t.result.clone()),
         })
         .collect();
     let page = PlatformsPage {

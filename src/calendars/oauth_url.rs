@@ -104,14 +104,35 @@ async fn oauth_url(
             )
         })?;
     let user = ensure_user(&state, external_id).await?;
-    let token = mint_calendar_token(&state, &user.external_id);
+    let url = hosted_authorize_url(
+        &state,
+        platform,
+        &client.client_id,
+        &user.external_id,
+        success_url.as_deref(),
+        error_url.as_deref(),
+    );
+    Ok(HttpResponse::Ok().json(json!({ "url": url })))
+}
+
+/// The ready authorize URL of the hosted flow for the app's user `external_id`: a fresh
+/// calendar auth token in the `state` JSON, our callback as the redirect URI. Shared by
+/// this endpoint and the admin's "Test the OAuth setup" button, so both build the same URL.
+pub fn hosted_authorize_url(
+    state: &AppState,
+    platform: Platform,
+    client_id: &str,
+    external_id: &str,
+    success_url: Option<&str>,
+    error_url: Option<&str>,
+) -> String {
+    let token = mint_calendar_token(state, external_id);
     let state_param = state_json(
         platform,
         &token,
         &callback_url(&state.settings, platform),
-        success_url.as_deref(),
-        error_url.as_deref(),
+        success_url,
+        error_url,
     );
-    let url = authorize_url(&state.settings, platform, &client.client_id, &state_param);
-    Ok(HttpResponse::Ok().json(json!({ "url": url })))
+    authorize_url(&state.settings, platform, client_id, &state_param)
 }

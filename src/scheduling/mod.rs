@@ -21,7 +21,6 @@ pub mod reconcile;
 
 use actix_web::web;
 use rusqlite::Transaction;
-use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -124,32 +123,20 @@ pub fn cancel_bots_for_calendar(
 }
 
 /// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
-pub async fn event_json(state: &AppState, event_id: &str) -> Result<Option<Value>, ApiError> {
+pub async fn event_json(
+    state: &AppState,
+    event_id: &str,
+) -> Result<Option<crate::events::api::CalendarEvent>, ApiError> {
     let id = event_id.to_string();
     state
         .store
         .read(move |c| {
-            let Some(e) = db::get_event(c, &id)? else {
+            let Some(e) = store::events::get(c, &id)? else {
                 return Ok(None);
             };
             let bots = db::bots_json_for_event(c, &id)?;
-            let raw: Value = serde_json::from_str(&e.raw).unwrap_or(Value::String(e.raw));
-            Ok(Some(json!({
-                "id": e.id,
-                "calendar_id": e.calendar_id,
-                "platform": e.platform,
-                "platform_id": e.platform_id,
-                "ical_uid": e.ical_uid,
-                "start_time": store::ms_to_rfc3339(e.start_time),
-                "end_time": store::ms_to_rfc3339(e.end_time),
-                "meeting_platform": e.meeting_platform,
-                "meeting_url": e.meeting_url,
-                "is_deleted": e.is_deleted,
-                "raw": raw,
-                "bots": bots,
-                "created_at": store::ms_to_rfc3339(e.created_at),
-                "updated_at": store::ms_to_rfc3339(e.updated_at),
-            })))
+            // The events API's own serializer, so `raw` stays byte for byte.
+            Ok(Some(crate::events::api::to_api(&e, bots)))
         })
         .await
 }

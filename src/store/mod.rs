@@ -7,14 +7,18 @@
 
 pub mod admin;
 pub mod api_keys;
+pub mod bot_admin;
 pub mod bots;
+pub mod calendar_admin;
 pub mod calendar_users;
 pub mod calendars;
+pub mod events;
 pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod overview;
 pub mod settings;
+pub mod sync;
 pub mod webhook_endpoints;
 pub mod webhooks;
 pub mod zoom;

@@ -164,10 +164,11 @@ async fn delete_event(app: &TestApp, event_id: &str) {
 }
 
 async fn event(app: &TestApp, event_id: &str) -> Value {
-    scheduling::event_json(&app.state, event_id)
+    let event = scheduling::event_json(&app.state, event_id)
         .await
         .unwrap()
-        .expect("event exists")
+        .expect("event exists");
+    serde_json::to_value(event).unwrap()
 }
 
 async fn bots_of(app: &TestApp, event_id: &str) -> Vec<Value> {

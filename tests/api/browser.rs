@@ -3,7 +3,8 @@
 //! logout.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Without
-//! `chromedriver` on the PATH the test says so and passes. Set `CONVENE_SCREENSHOT_DIR` to
+//! `chromedriver` on the PATH the test says so and passes, except under CI (`CI` set), where
+//! it fails. Set `CONVENE_SCREENSHOT_DIR` to
 //! keep screenshots of the pages it visits.
 
 use std::io::{BufRead, BufReader, Write};
@@ -213,6 +214,11 @@ async fn path(c: &Client) -> String {
 #[tokio::test]
 async fn admin_walkthrough_in_a_real_browser() {
     let Some(driver) = Driver::start() else {
+        // In CI the browser is installed by .ci/run: a missing one is a failure there.
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but chromedriver is missing: .ci/run must install chromium-driver"
+        );
         eprintln!(
             "SKIPPED admin_walkthrough_in_a_real_browser: chromedriver is not installed \
              (apt-get install chromium chromium-driver)"

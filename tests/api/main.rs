@@ -6,12 +6,18 @@ mod bots;
 mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
+mod events;
 mod foundation;
+mod meetings;
 mod receiver;
+mod sync;
+mod sync_fixtures;
 mod webhooks;
 mod zoom;
 
 mod admin;
+mod admin_bots;
+mod admin_calendars;
 mod admin_webhooks;
 mod admin_zoom;
 mod browser;

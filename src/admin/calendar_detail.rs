@@ -1,0 +1,112 @@
+//! One calendar: platform, account addresses, status with its history (error codes and
+//! messages), token refreshes, sync state with the "Sync now" button (`calendar_sync_now`)
+//! and the upcoming events (`events::admin`). Tokens and the client secret are never read for this page.
+
+use actix_web::web;
+use askama::Template;
+
+use crate::state::AppState;
+use crate::store::calendar_admin::{self as db, CalendarDetail};
+use crate::store::calendars as cal_store;
+use crate::store::StoreError;
+
+use super::calendars::{platform_label, status_tone};
+use super::render::{render, when, when_or, AdminError, AdminResult, Layout};
+use super::session::AdminSession;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::page("/calendars/{id}/").route(web::get().to(show)));
+}
+
+struct Change {
+    status: String,
+    tone: &'static str,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/calendar.html")]
+struct CalendarPage {
+    layout: Layout,
+    cal: CalendarDetail,
+    platform: String,
+    tone: &'static str,
+    changes: Vec<Change>,
+    created: String,
+    updated: String,
+    token_expires: String,
+    last_refresh: String,
+    next_refresh: String,
+    last_sync: String,
+    next_sync: String,
+    /// A sync is asked for and due (next_sync_at reached).
+    sync_due: bool,
+    can_sync: bool,
+    events: Vec<crate::events::admin::EventView>,
+    window: String,
+    incremental: bool,
+}
+
+async fn show(
+    session: AdminSession,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> AdminResult {
+    let id = crate::api::parse_id(&path).map_err(|_| AdminError::NotFound)?;
+    let now = state.now_ms();
+    let (cal, changes, events) = state
+        .store
+        .read(move |c| {
+            let Some(cal) = db::detail(c, &id)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let changes = cal_store::status_changes(c, &id)?;
+            let events = crate::events::admin::load(c, &id, now)?;
+            Ok(Some((cal, changes, events)))
+        })
+        .await?
+        .ok_or(AdminError::NotFound)?;
+    // Newest first: the latest change is what the admin looks for.
+    let changes = changes
+        .into_iter()
+        .rev()
+        .map(|c| Change {
+            tone: status_tone(&c.status),
+            status: c.status,
+            error_code: c.error_code,
+            error_message: c.error_message,
+            at: when(c.created_at),
+        })
+        .collect();
+    let title = cal
+        .platform_email
+        .clone()
+        .or_else(|| cal.oauth_email.clone())
+        .unwrap_or_else(|| "Calendar".into());
+    let page = CalendarPage {
+        layout: session.layout("calendars", title),
+        platform: platform_label(&cal.platform).to_string(),
+        tone: status_tone(&cal.status),
+        changes,
+        created: when(cal.created_at),
+        updated: when(cal.updated_at),
+        token_expires: when_or(cal.access_token_expires_at, "no access token held"),
+        last_refresh: when_or(cal.last_refresh_at, "never"),
+        next_refresh: when_or(cal.next_refresh_at, "not scheduled"),
+        last_sync: when_or(cal.last_sync_at, "never"),
+        next_sync: match cal.next_sync_at {
+            // The sync engine parks a calendar whose grant was refused.
+            Some(crate::store::sync::PARKED) => "stopped (reconnect needed)".into(),
+            other => when_or(other, "not scheduled"),
+        },
+        sync_due: cal.next_sync_at.is_some_and(|t| t <= now),
+        can_sync: cal.status != "disconnected",
+        events: events.events,
+        window: events.window,
+        incremental: events.incremental,
+        cal,
+    };
+    render(&page.layout, &page)
+}

@@ -1,0 +1,104 @@
+//! Calendar users (V1): the app's users, newest first, each with their connections
+//! (platform, account email, connected or not), linked to the calendar pages.
+
+use actix_web::web;
+use askama::Template;
+
+use crate::state::AppState;
+use crate::store::calendar_admin as db;
+
+use super::calendars::{platform_label, status_tone};
+use super::paging::{self, PAGE_SIZE};
+use super::render::{render, when, AdminResult, Layout};
+use super::session::AdminSession;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(super::page("/calendar-users/").route(web::get().to(show)));
+}
+
+struct ConnectionView {
+    calendar_id: String,
+    platform: String,
+    email: Option<String>,
+    status: String,
+    tone: &'static str,
+}
+
+struct UserView {
+    id: String,
+    external_id: String,
+    created: String,
+    connections: Vec<ConnectionView>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/calendar_users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserView>,
+    total: i64,
+    next_url: Option<String>,
+    first_url: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    before: Option<String>,
+}
+
+async fn show(
+    session: AdminSession,
+    state: web::Data<AppState>,
+    query: web::Query<ListQuery>,
+) -> AdminResult {
+    let before = paging::decode_before(&state, query.before.as_deref())?;
+    let paged = before.is_some();
+    let (mut users, total) = state
+        .store
+        .read(move |c| {
+            Ok::<_, crate::store::StoreError>((
+                db::users(c, before, PAGE_SIZE + 1)?,
+                crate::store::calendar_users::count(c)?,
+            ))
+        })
+        .await?;
+    let more = users.len() > PAGE_SIZE;
+    users.truncate(PAGE_SIZE);
+    let next_url = match users.last() {
+        Some(last) if more => Some(paging::link(
+            "/admin/calendar-users/",
+            &[(
+                "before",
+                &paging::encode_before(&state, last.created_at, &last.id),
+            )],
+        )),
+        _ => None,
+    };
+    let users = users
+        .into_iter()
+        .map(|u| UserView {
+            created: when(u.created_at),
+            connections: u
+                .connections
+                .into_iter()
+                .map(|c| ConnectionView {
+                    platform: platform_label(&c.platform).to_string(),
+                    tone: status_tone(&c.status),
+                    calendar_id: c.calendar_id,
+                    email: c.platform_email,
+                    status: c.status,
+                })
+                .collect(),
+            id: u.id,
+            external_id: u.external_id,
+        })
+        .collect();
+    let page = UsersPage {
+        layout: session.layout("calendar_users", "Calendar users"),
+        users,
+        total,
+        next_url,
+        first_url: paged.then(|| "/admin/calendar-users/".to_string()),
+    };
+    render(&page.layout, &page)
+}

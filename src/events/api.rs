@@ -1,0 +1,206 @@
+//! `GET /api/v2/calendar-events/` and `GET /api/v2/calendar-events/{id}/`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use crate::api::auth::ApiKeyAuth;
+use crate::api::pagination::{build_page, PageRequest};
+use crate::api::{parse_id, resource};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::events::{EventQuery, Ordering, StoredEvent};
+use crate::store::{self, ms_to_rfc3339};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/v2/calendar-events/").route(web::get().to(list)))
+        .service(resource("/api/v2/calendar-events/{id}/").route(web::get().to(get_one)));
+}
+
+/// A CalendarEvent as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct CalendarEvent {
+    pub id: String,
+    pub calendar_id: String,
+    pub platform: String,
+    pub platform_id: String,
+    pub ical_uid: Option<String>,
+    pub start_time: String,
+    pub end_time: String,
+    pub meeting_platform: Option<String>,
+    pub meeting_url: Option<String>,
+    pub is_deleted: bool,
+    /// The provider's JSON, byte for byte.
+    pub raw: Box<RawValue>,
+    pub bots: Vec<Value>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip)]
+    sort_key: (i64, i64),
+}
+
+/// The API shape of a stored event with its `bots`.
+pub fn to_api(e: &StoredEvent, bots: Vec<Value>) -> CalendarEvent {
+    CalendarEvent {
+        id: e.id.clone(),
+        calendar_id: e.calendar_id.clone(),
+        platform: e.platform.clone(),
+        platform_id: e.platform_id.clone(),
+        ical_uid: e.ical_uid.clone(),
+        start_time: ms_to_rfc3339(e.start_time),
+        end_time: ms_to_rfc3339(e.end_time),
+        meeting_platform: e.meeting_platform.clone(),
+        meeting_url: e.meeting_url.clone(),
+        is_deleted: e.is_deleted,
+        raw: RawValue::from_string(e.raw.clone())
+            .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+        bots,
+        created_at: ms_to_rfc3339(e.created_at),
+        updated_at: ms_to_rfc3339(e.updated_at),
+        sort_key: (e.start_time, e.updated_at),
+    }
+}
+
+/// The event's `bots` (the bot scheduler's view), looked up only for events on a bot.
+fn bots_of(c: &rusqlite::Connection, e: &StoredEvent) -> Result<Vec<Value>, store::StoreError> {
+    match e.bot_id {
+        Some(_) => store::bots::bots_json_for_event(c, &e.id),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Parses an API time filter: RFC 3339 (a `+` turned into a space by form decoding is
+/// repaired), a naive date-time taken as UTC, or a date.
+pub fn parse_time(field: &str, value: &str) -> Result<i64, ApiError> {
+    let v = value.trim();
+    let bad = || {
+        ApiError::field(
+            field,
+            "Enter a valid date/time (RFC 3339, e.g. 2026-11-23T15:00:00Z).",
+        )
+    };
+    for candidate in [v.to_string(), v.replace(' ', "+")] {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&candidate) {
+            return Ok(t.timestamp_millis());
+        }
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Ok(t.and_utc().timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(bad)?
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err(bad())
+}
+
+fn parse_bool(field: &str, value: &str) -> Result<bool, ApiError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(ApiError::field(field, "Must be true or false.")),
+    }
+}
+
+fn ordering_name(o: Ordering) -> &'static str {
+    match o {
+        Ordering::StartTime => "start_time",
+        Ordering::UpdatedAt => "updated_at",
+    }
+}
+
+fn query_from_request(req: &HttpRequest) -> Result<EventQuery, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::BadRequest("Malformed query string.".into()))?;
+    let mut q = EventQuery::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "calendar_id" => {
+                let id = uuid::Uuid::parse_str(v.trim())
+                    .map_err(|_| ApiError::field("calendar_id", "Must be a valid UUID."))?;
+                q.calendar_id = Some(id.to_string());
+            }
+            "start_time__gte" => q.start_gte = Some(parse_time(&k, &v)?),
+            "start_time__lte" => q.start_lte = Some(parse_time(&k, &v)?),
+            "updated_at__gte" => q.updated_gte = Some(parse_time(&k, &v)?),
+            "is_deleted" => q.is_deleted = Some(parse_bool(&k, &v)?),
+            "ical_uid" => q.ical_uid = Some(v),
+            "ordering" => {
+                q.ordering = match v.trim() {
+                    "" | "start_time" => Ordering::StartTime,
+                    "updated_at" => Ordering::UpdatedAt,
+                    _ => {
+                        return Err(ApiError::field(
+                            "ordering",
+                            "Must be start_time or updated_at.",
+                        ))
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+async fn list(
+    _auth: ApiKeyAuth,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let page = PageRequest::from_request(&state, &req)?;
+    let mut q = query_from_request(&req)?;
+    let ordering = ordering_name(q.ordering);
+    if let Some(c) = &page.cursor {
+        // Cursor keys are `[ordering, key]`; a cursor from another ordering is refused.
+        let key = match &c.key {
+            Value::Array(a) if a.len() == 2 && a[0] == ordering => a[1].as_i64(),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?;
+        q.after = Some((key, c.id.clone()));
+        q.backwards = c.back;
+    }
+    q.limit = page.page_size + 1;
+    let events: Vec<CalendarEvent> = state
+        .store
+        .read(move |c| {
+            store::events::list(c, &q)?
+                .iter()
+                .map(|e| Ok(to_api(e, bots_of(c, e)?)))
+                .collect::<Result<Vec<_>, store::StoreError>>()
+        })
+        .await?;
+    let by_updated = ordering == "updated_at";
+    let body = build_page(&state, &req, &page, events, |e| {
+        let key = if by_updated {
+            e.sort_key.1
+        } else {
+            e.sort_key.0
+        };
+        (json!([ordering, key]), e.id.clone())
+    });
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn get_one(
+    _auth: ApiKeyAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path)?;
+    let event = state
+        .store
+        .read(move |c| {
+            store::events::get(c, &id)?
+                .map(|e| Ok::<_, store::StoreError>(to_api(&e, bots_of(c, &e)?)))
+                .transpose()
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(event))
+}

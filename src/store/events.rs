@@ -1,0 +1,419 @@
+//! Synced calendar events: upsert by (calendar, provider id) with a content hash, soft
+//! deletion, and the list queries of the events API and V1 meetings.
+//!
+//! `updated_at` moves only when the content hash (normalized fields + raw JSON) changes, so
+//! `updated_at >= t` is an exact change feed. Events are never hard-deleted here: a cancelled
+//! or removed event gets `is_deleted = 1` and a new `updated_at`.
+
+use std::collections::HashSet;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+
+use super::StoreError;
+use crate::sync::normalize::NormalizedEvent;
+
+/// An event row as the APIs read it (joined with its calendar).
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: String,
+    pub calendar_id: String,
+    /// The calendar's platform: `google_calendar` | `microsoft_outlook`.
+    pub platform: String,
+    pub platform_id: String,
+    pub ical_uid: Option<String>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub is_all_day: bool,
+    pub title: Option<String>,
+    pub organizer_email: Option<String>,
+    /// JSON array `[{name, email, is_organizer, status}]`.
+    pub attendees: String,
+    pub is_recurring: bool,
+    pub is_hosted_by_me: bool,
+    pub self_response: Option<String>,
+    pub meeting_platform: Option<String>,
+    pub meeting_url: Option<String>,
+    pub is_deleted: bool,
+    pub raw: String,
+    pub override_should_record: Option<bool>,
+    /// The account's address (platform email, else the one the app gave), for `is_external`.
+    pub calendar_email: Option<String>,
+    /// The managed bot this event is on, and who put it there (`api` | `autorecord`).
+    pub bot_id: Option<String>,
+    pub bot_source: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT e.id, e.calendar_id, c.platform, e.platform_id, e.ical_uid,
+        e.start_time, e.end_time, e.is_all_day, e.title, e.organizer_email, e.attendees,
+        e.is_recurring, e.is_hosted_by_me, e.self_response, e.meeting_platform, e.meeting_url,
+        e.is_deleted, e.raw, e.override_should_record,
+        COALESCE(c.platform_email, c.oauth_email), l.bot_id, l.source, e.created_at, e.updated_at
+    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
+    LEFT JOIN bot_event_links l ON l.event_id = e.id";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        calendar_id: r.get(1)?,
+        platform: r.get(2)?,
+        platform_id: r.get(3)?,
+        ical_uid: r.get(4)?,
+        start_time: r.get(5)?,
+        end_time: r.get(6)?,
+        is_all_day: r.get(7)?,
+        title: r.get(8)?,
+        organizer_email: r.get(9)?,
+        attendees: r.get(10)?,
+        is_recurring: r.get(11)?,
+        is_hosted_by_me: r.get(12)?,
+        self_response: r.get(13)?,
+        meeting_platform: r.get(14)?,
+        meeting_url: r.get(15)?,
+        is_deleted: r.get(16)?,
+        raw: r.get(17)?,
+        override_should_record: r.get(18)?,
+        calendar_email: r.get(19)?,
+        bot_id: r.get(20)?,
+        bot_source: r.get(21)?,
+        created_at: r.get(22)?,
+        updated_at: r.get(23)?,
+    })
+}
+
+// ------------------------------------------------------------------------------ writes
+
+/// Inserts or updates one event; returns true when something changed (new row or a
+/// different content hash), in which case `updated_at = now`.
+pub fn upsert(
+    tx: &Transaction,
+    calendar_id: &str,
+    ev: &NormalizedEvent,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let hash = ev.content_hash();
+    let existing: Option<(String, String)> = tx
+        .prepare_cached(
+            "SELECT id, content_hash FROM calendar_events
+             WHERE calendar_id = ?1 AND platform_id = ?2",
+        )?
+        .query_row(params![calendar_id, ev.platform_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let attendees = serde_json::to_string(&ev.attendees).expect("attendees serialize");
+    match existing {
+        Some((_, old)) if old == hash => Ok(false),
+        Some((id, _)) => {
+            tx.prepare_cached(
+                "UPDATE calendar_events SET ical_uid = ?2, start_time = ?3, end_time = ?4,
+                    is_all_day = ?5, title = ?6, organizer_email = ?7, attendees = ?8,
+                    is_recurring = ?9, is_hosted_by_me = ?10, self_response = ?11,
+                    meeting_platform = ?12, meeting_url = ?13, is_deleted = ?14, raw = ?15,
+                    content_hash = ?16, updated_at = ?17
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                ev.ical_uid,
+                ev.start_time,
+                ev.end_time,
+                ev.is_all_day,
+                ev.title,
+                ev.organizer_email,
+                attendees,
+                ev.is_recurring,
+                ev.is_hosted_by_me,
+                ev.self_response,
+                ev.meeting_platform,
+                ev.meeting_url,
+                ev.is_deleted,
+                ev.raw,
+                hash,
+                now_ms
+            ])?;
+            Ok(true)
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO calendar_events (id, calendar_id, platform_id, ical_uid, start_time,
+                    end_time, is_all_day, title, organizer_email, attendees, is_recurring,
+                    is_hosted_by_me, self_response, meeting_platform, meeting_url, is_deleted,
+                    raw, content_hash, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?19)",
+            )?
+            .execute(params![
+                uuid::Uuid::new_v4().to_string(),
+                calendar_id,
+                ev.platform_id,
+                ev.ical_uid,
+                ev.start_time,
+                ev.end_time,
+                ev.is_all_day,
+                ev.title,
+                ev.organizer_email,
+                attendees,
+                ev.is_recurring,
+                ev.is_hosted_by_me,
+                ev.self_response,
+                ev.meeting_platform,
+                ev.meeting_url,
+                ev.is_deleted,
+                ev.raw,
+                hash,
+                now_ms
+            ])?;
+            Ok(true)
+        }
+    }
+}
+
+/// Marks a stored event deleted (a removal without details); true when it changed.
+/// The hash is altered so that the same content coming back later counts as a change.
+pub fn mark_deleted(
+    tx: &Transaction,
+    calendar_id: &str,
+    platform_id: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = tx
+        .prepare_cached(
+            "UPDATE calendar_events
+             SET is_deleted = 1, content_hash = 'removed:' || content_hash, updated_at = ?3
+             WHERE calendar_id = ?1 AND platform_id = ?2 AND is_deleted = 0",
+        )?
+        .execute(params![calendar_id, platform_id, now_ms])?;
+    Ok(n > 0)
+}
+
+/// After a full listing of `[start, end)`: live events overlapping the window that the
+/// provider did not list are gone. Returns how many were marked deleted.
+pub fn mark_unlisted_deleted(
+    tx: &Transaction,
+    calendar_id: &str,
+    window: (i64, i64),
+    listed: &HashSet<String>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let candidates: Vec<String> = tx
+        .prepare_cached(
+            "SELECT platform_id FROM calendar_events
+             WHERE calendar_id = ?1 AND is_deleted = 0 AND start_time < ?3 AND end_time > ?2",
+        )?
+        .query_map(params![calendar_id, window.0, window.1], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for platform_id in candidates.iter().filter(|p| !listed.contains(*p)) {
+        if mark_deleted(tx, calendar_id, platform_id, now_ms)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Whether the calendar already holds this provider event.
+pub fn exists(tx: &Connection, calendar_id: &str, platform_id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM calendar_events WHERE calendar_id = ?1 AND platform_id = ?2",
+        )?
+        .exists(params![calendar_id, platform_id])?)
+}
+
+/// V1 `override_should_record` (NULL, 0 or 1). Not part of the content hash: it is the
+/// app's setting, not the provider's data.
+pub fn set_override(
+    tx: &Transaction,
+    event_id: &str,
+    value: Option<bool>,
+) -> Result<bool, StoreError> {
+    Ok(tx.execute(
+        "UPDATE calendar_events SET override_should_record = ?2 WHERE id = ?1",
+        params![event_id, value],
+    )? > 0)
+}
+
+// ------------------------------------------------------------------------------ reads
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<StoredEvent>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE e.id = ?1"), [id], row)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    #[default]
+    StartTime,
+    UpdatedAt,
+}
+
+/// Filters and position of a V2 list page.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub calendar_id: Option<String>,
+    pub start_gte: Option<i64>,
+    pub start_lte: Option<i64>,
+    pub updated_gte: Option<i64>,
+    pub is_deleted: Option<bool>,
+    pub ical_uid: Option<String>,
+    pub ordering: Ordering,
+    /// Keyset position: rows strictly after (or, when `backwards`, before) (key, id).
+    pub after: Option<(i64, String)>,
+    pub backwards: bool,
+    pub limit: usize,
+}
+
+fn list_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from(SELECT);
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut conds: Vec<String> = Vec::new();
+    let key = match q.ordering {
+        Ordering::StartTime => "e.start_time",
+        Ordering::UpdatedAt => "e.updated_at",
+    };
+    let arg = |v: SqlValue, args: &mut Vec<SqlValue>| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    if let Some(c) = &q.calendar_id {
+        conds.push(format!(
+            "e.calendar_id = {}",
+            arg(c.clone().into(), &mut args)
+        ));
+    }
+    if let Some(t) = q.start_gte {
+        conds.push(format!("e.start_time >= {}", arg(t.into(), &mut args)));
+    }
+    if let Some(t) = q.start_lte {
+        conds.push(format!("e.start_time <= {}", arg(t.into(), &mut args)));
+    }
+    if let Some(t) = q.updated_gte {
+        conds.push(format!("e.updated_at >= {}", arg(t.into(), &mut args)));
+    }
+    if let Some(d) = q.is_deleted {
+        conds.push(format!(
+            "e.is_deleted = {}",
+            arg((d as i64).into(), &mut args)
+        ));
+    }
+    if let Some(u) = &q.ical_uid {
+        conds.push(format!("e.ical_uid = {}", arg(u.clone().into(), &mut args)));
+    }
+    if let Some((k, id)) = &q.after {
+        let op = if q.backwards { "<" } else { ">" };
+        let (a, b) = (
+            arg((*k).into(), &mut args),
+            arg(id.clone().into(), &mut args),
+        );
+        conds.push(format!("({key}, e.id) {op} ({a}, {b})"));
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    let dir = if q.backwards { "DESC" } else { "ASC" };
+    sql.push_str(&format!(
+        " ORDER BY {key} {dir}, e.id {dir} LIMIT {}",
+        q.limit
+    ));
+    (sql, args)
+}
+
+/// One page of events in the direction of travel.
+pub fn list(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    let (sql, args) = list_sql(q);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// `EXPLAIN QUERY PLAN` of [`list`] (tests and the indexing note use it).
+pub fn list_plan(conn: &Connection, q: &EventQuery) -> Result<Vec<String>, StoreError> {
+    let (sql, args) = list_sql(q);
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(3))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A V1 user's meetings (events of their connections), live ones only, by start time.
+pub fn list_for_user(
+    conn: &Connection,
+    calendar_user_id: &str,
+    start_gte: Option<i64>,
+    start_lte: Option<i64>,
+    ical_uid: Option<&str>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "{SELECT} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.is_deleted = 0
+           AND (?2 IS NULL OR e.start_time >= ?2) AND (?3 IS NULL OR e.start_time <= ?3)
+           AND (?4 IS NULL OR e.ical_uid = ?4)
+         ORDER BY e.start_time, e.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(
+            params![calendar_user_id, start_gte, start_lte, ical_uid],
+            row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// One meeting of a V1 user (deleted ones included), or None when it is not theirs.
+pub fn get_for_user(
+    conn: &Connection,
+    calendar_user_id: &str,
+    event_id: &str,
+) -> Result<Option<StoredEvent>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("{SELECT} WHERE e.id = ?1 AND c.calendar_user_id = ?2 AND c.kind = 'v1'"),
+            params![event_id, calendar_user_id],
+            row,
+        )
+        .optional()?)
+}
+
+/// A V1 user's events that have not started yet (deleted ones included): the meetings
+/// whose recording decision can still change.
+pub fn future_for_user(
+    conn: &Connection,
+    calendar_user_id: &str,
+    now_ms: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "{SELECT} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.start_time > ?2
+         ORDER BY e.start_time, e.id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![calendar_user_id, now_ms], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Upcoming events of a calendar (admin pages): not yet ended, deleted ones included.
+pub fn upcoming(
+    conn: &Connection,
+    calendar_id: &str,
+    now_ms: i64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "{SELECT} WHERE e.calendar_id = ?1 AND e.end_time > ?2
+         ORDER BY e.start_time, e.id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![calendar_id, now_ms, limit as i64], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,152 @@
+//! Google Calendar v3 `events.list`: full sync over the window with `singleEvents=true`
+//! and paging (the last page carries `nextSyncToken`), then incremental syncs with
+//! `syncToken` (which cannot be combined with `timeMin`/`timeMax`). `410 fullSyncRequired`
+//! means the token expired.
+
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    body_excerpt, keep_item, normalize, retry_after_ms, Engine, FetchContext, FetchError, Fetched,
+    HttpFailure, Window,
+};
+use crate::store::sync::SyncCursor;
+
+pub struct Google;
+
+/// Largest page Google allows.
+const MAX_RESULTS: &str = "2500";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<'a> {
+    #[serde(borrow, default)]
+    items: Vec<&'a RawValue>,
+    next_page_token: Option<String>,
+    next_sync_token: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    error: ErrorInner,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorInner {
+    #[serde(default)]
+    errors: Vec<ErrorItem>,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ErrorItem {
+    #[serde(default)]
+    reason: String,
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn map_failure(f: HttpFailure) -> FetchError {
+    let (status, headers, body) = match f {
+        HttpFailure::Transport(e) => return FetchError::Provider(format!("google: {e}")),
+        HttpFailure::Status {
+            status,
+            headers,
+            body,
+        } => (status, headers, body),
+    };
+    let err: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+    let reasons: Vec<&str> = err.error.errors.iter().map(|e| e.reason.as_str()).collect();
+    match status.as_u16() {
+        410 => FetchError::TokenExpired,
+        401 => FetchError::Unauthorized,
+        429 => FetchError::RateLimited {
+            retry_after_ms: retry_after_ms(&headers),
+        },
+        403 if reasons
+            .iter()
+            .any(|r| matches!(*r, "rateLimitExceeded" | "userRateLimitExceeded")) =>
+        {
+            FetchError::RateLimited {
+                retry_after_ms: retry_after_ms(&headers),
+            }
+        }
+        s => FetchError::Provider(format!(
+            "google answered {s}: {}",
+            if err.error.message.is_empty() {
+                body_excerpt(&body)
+            } else {
+                err.error.message
+            }
+        )),
+    }
+}
+
+impl Engine for Google {
+    fn fetch<'a>(
+        &'a self,
+        cx: &'a FetchContext<'a>,
+        token: Option<&'a str>,
+        window: Window,
+    ) -> BoxFuture<'a, Result<Fetched, FetchError>> {
+        Box::pin(async move {
+            let url = format!(
+                "{}/calendar/v3/calendars/primary/events",
+                cx.settings
+                    .providers
+                    .google_api
+                    .as_str()
+                    .trim_end_matches('/')
+            );
+            let mut items = Vec::new();
+            let mut page_token: Option<String> = None;
+            loop {
+                let mut query: Vec<(&str, String)> = vec![
+                    ("singleEvents", "true".into()),
+                    ("maxResults", MAX_RESULTS.into()),
+                ];
+                match token {
+                    Some(t) => query.push(("syncToken", t.to_string())),
+                    None => {
+                        query.push(("timeMin", rfc3339(window.start_ms)));
+                        query.push(("timeMax", rfc3339(window.end_ms)));
+                    }
+                }
+                if let Some(p) = &page_token {
+                    query.push(("pageToken", p.clone()));
+                }
+                let body = cx.get(&url, &query, &[]).await.map_err(map_failure)?;
+                let page: Page = serde_json::from_slice(&body)
+                    .map_err(|e| FetchError::Provider(format!("google: malformed page: {e}")))?;
+                items.extend(
+                    page.items
+                        .iter()
+                        .filter_map(|raw| keep_item(normalize::google(raw.get()))),
+                );
+                if let Some(next) = page.next_page_token {
+                    page_token = Some(next);
+                    continue;
+                }
+                let sync_token = page.next_sync_token.ok_or_else(|| {
+                    FetchError::Provider("google: last page without nextSyncToken".into())
+                })?;
+                return Ok(Fetched {
+                    items,
+                    full: token.is_none(),
+                    cursor: SyncCursor {
+                        token: sync_token,
+                        window_start: window.start_ms,
+                        window_end: window.end_ms,
+                    },
+                });
+            }
+        })
+    }
+}

@@ -1,0 +1,524 @@
+//! Event sync: one incremental engine per provider behind [`Engine`], the per-calendar
+//! [`sync_calendar`] and the [`sync_due`] sweep.
+//!
+//! A sync lists the provider's changes since the stored token (Google `nextSyncToken`,
+//! Graph `deltaLink`), or everything in the window `[now - past, now + future]` when there
+//! is no usable token (first sync, expired token, or a window that slid by more than a day).
+//! All items of one sync are applied in ONE transaction together with the new token and,
+//! when anything changed, one `calendar.sync_events` webhook. A failed sync changes nothing
+//! but the calendar's error, failure count and next attempt (exponential backoff, at least
+//! the provider's `Retry-After`).
+
+pub mod google;
+pub mod microsoft;
+pub mod normalize;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use crate::calendars::tokens::{self, TokenError};
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::store::{self, outbox::OutboxEvent, sync::SyncCursor, StoreError};
+use normalize::Item;
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// Most calendars synced at once by the sweep.
+pub const SWEEP_CONCURRENCY: usize = 8;
+/// Longest wait between attempts after failures.
+const MAX_BACKOFF_MS: i64 = 3600 * 1000;
+
+/// The time range kept in sync, Unix ms, `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl Window {
+    /// `[now - past days, now + future days]` from the settings.
+    pub fn around(now_ms: i64, settings: &Settings) -> Self {
+        Window {
+            start_ms: now_ms - settings.sync_window_past_days as i64 * DAY_MS,
+            end_ms: now_ms + settings.sync_window_future_days as i64 * DAY_MS,
+        }
+    }
+
+    fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
+        start_ms < self.end_ms && end_ms > self.start_ms
+    }
+}
+
+/// What a provider listing returned.
+#[derive(Debug)]
+pub struct Fetched {
+    pub items: Vec<Item>,
+    /// True when `items` is a complete listing of `window` (anything stored and not
+    /// listed is gone); false for a list of changes since a token.
+    pub full: bool,
+    /// The token for the next incremental sync and the window it covers.
+    pub cursor: SyncCursor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("the sync token is no longer valid; a full sync is required")]
+    TokenExpired,
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after_ms: Option<i64> },
+    #[error("the provider refused the access token")]
+    Unauthorized,
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// Per-sync request context for engines.
+pub struct FetchContext<'a> {
+    pub http: &'a reqwest::Client,
+    pub settings: &'a Settings,
+    pub access_token: String,
+    /// Provider requests made (for tests, logs and the benchmark).
+    pub requests: &'a AtomicU32,
+}
+
+impl FetchContext<'_> {
+    /// GET with the bearer token; `Err` carries a non-2xx answer or a transport error.
+    async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<u8>, HttpFailure> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self
+            .http
+            .get(url)
+            .bearer_auth(&self.access_token)
+            .query(query);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req
+            .send()
+            .await
+            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
+        if status.is_success() {
+            Ok(body.to_vec())
+        } else {
+            Err(HttpFailure::Status {
+                status,
+                headers,
+                body: body.to_vec(),
+            })
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum HttpFailure {
+    Transport(String),
+    Status {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    },
+}
+
+/// `Retry-After` in seconds or as an HTTP date, in ms from now.
+fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return Some(secs.max(0) * 1000);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some((at.timestamp_millis() - crate::store::now_ms()).max(0))
+}
+
+/// One provider's way of listing events.
+pub trait Engine: Send + Sync {
+    /// Lists everything in `window` (`token` None) or the changes since `token`.
+    fn fetch<'a>(
+        &'a self,
+        cx: &'a FetchContext<'a>,
+        token: Option<&'a str>,
+        window: Window,
+    ) -> BoxFuture<'a, Result<Fetched, FetchError>>;
+}
+
+pub fn engine_for(platform: &str) -> Option<&'static dyn Engine> {
+    match platform {
+        "google_calendar" => Some(&google::Google),
+        "microsoft_outlook" => Some(&microsoft::Microsoft),
+        _ => None,
+    }
+}
+
+/// Result of one successful sync.
+#[derive(Debug, Clone, Default)]
+pub struct SyncOutcome {
+    /// True when this was a full listing of the window.
+    pub full: bool,
+    /// Events created, changed or deleted.
+    pub changed: usize,
+    /// Provider items received.
+    pub items: usize,
+    /// Provider API requests made (token refreshes not included).
+    pub requests: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("calendar not found")]
+    NotFound,
+    #[error("the calendar is disconnected")]
+    NotConnected,
+    #[error("the provider refused the credentials: {code}: {message}")]
+    Disconnected { code: String, message: String },
+    #[error("the calendar has no OAuth credentials")]
+    NoCredentials,
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after_ms: Option<i64> },
+    #[error("provider error: {0}")]
+    Provider(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        SyncError::Internal(e.to_string())
+    }
+}
+
+impl From<TokenError> for SyncError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::NotFound => SyncError::NotFound,
+            TokenError::NoCredentials => SyncError::NoCredentials,
+            TokenError::Disconnected { code, message } => SyncError::Disconnected { code, message },
+            TokenError::Transient(m) => SyncError::Provider(format!("token refresh: {m}")),
+            TokenError::Internal(m) => SyncError::Internal(m),
+        }
+    }
+}
+
+impl From<FetchError> for SyncError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::RateLimited { retry_after_ms } => SyncError::RateLimited { retry_after_ms },
+            other => SyncError::Provider(other.to_string()),
+        }
+    }
+}
+
+/// Syncs one calendar now, waiting for a sync of it already running to finish first.
+pub async fn sync_calendar(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+    let lock = state.locks.get(&lock_key(calendar_id));
+    let _guard = lock.lock().await;
+    run_locked(state, calendar_id).await
+}
+
+fn lock_key(calendar_id: &str) -> String {
+    format!("sync:{calendar_id}")
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone)]
+pub struct SweepReport {
+    pub synced: usize,
+    pub failed: usize,
+    /// Due but already being synced by someone else.
+    pub busy: usize,
+}
+
+/// Syncs every connected calendar that is due, at most [`SWEEP_CONCURRENCY`] at a time.
+pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
+    let now = state.now_ms();
+    let ids = state
+        .store
+        .read(move |c| store::sync::due_calendars(c, now, 100_000))
+        .await?;
+    let results: Vec<Option<bool>> = futures_util::stream::iter(ids)
+        .map(|id| async move {
+            let lock = state.locks.get(&lock_key(&id));
+            let Ok(_guard) = lock.try_lock() else {
+                return None;
+            };
+            Some(run_locked(state, &id).await.is_ok())
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .collect()
+        .await;
+    let mut report = SweepReport::default();
+    for r in results {
+        match r {
+            Some(true) => report.synced += 1,
+            Some(false) => report.failed += 1,
+            None => report.busy += 1,
+        }
+    }
+    Ok(report)
+}
+
+/// Runs a sync with the calendar's lock held and records a failure's backoff.
+async fn run_locked(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+    let result = attempt(state, calendar_id).await;
+    if let Err(e) = &result {
+        record_failure(state, calendar_id, e).await;
+    }
+    result
+}
+
+async fn record_failure(state: &AppState, calendar_id: &str, err: &SyncError) {
+    let now = state.now_ms();
+    // parked: stop until reconnected; floor: the provider's own Retry-After.
+    let (parked, floor_ms) = match err {
+        SyncError::NotFound | SyncError::NotConnected => return,
+        SyncError::Disconnected { .. } | SyncError::NoCredentials => (true, 0),
+        SyncError::RateLimited { retry_after_ms } => (false, retry_after_ms.unwrap_or(0)),
+        _ => (false, 0),
+    };
+    tracing::warn!(calendar_id, error = %err, "calendar sync failed");
+    let id = calendar_id.to_string();
+    let message = err.to_string();
+    let interval = state.settings.sync_interval.as_millis() as i64;
+    let res: Result<(), StoreError> = state
+        .store
+        .write(move |tx| {
+            let failures = store::sync::get_calendar(tx, &id)?
+                .map(|c| c.sync_failures + 1)
+                .unwrap_or(1);
+            let next_at = if parked {
+                store::sync::PARKED
+            } else {
+                now + backoff_ms(interval, failures).max(floor_ms)
+            };
+            store::sync::record_failure(tx, &id, &message, next_at)?;
+            Ok(())
+        })
+        .await;
+    if let Err(e) = res {
+        tracing::warn!(calendar_id, error = %e, "cannot record sync failure");
+    }
+}
+
+/// `interval · 2^failures`, capped at an hour, plus up to 10 % jitter.
+pub fn backoff_ms(interval_ms: i64, failures: i64) -> i64 {
+    let base = interval_ms
+        .max(1000)
+        .saturating_mul(1i64 << failures.clamp(0, 20))
+        .min(MAX_BACKOFF_MS);
+    base + rand::thread_rng().gen_range(0..=base / 10)
+}
+
+/// The next regular sync: the interval plus up to 20 % jitter, so calendars connected
+/// together drift apart instead of hitting the provider in step.
+fn next_regular_sync(now_ms: i64, interval: Duration) -> i64 {
+    let interval = interval.as_millis() as i64;
+    now_ms + interval + rand::thread_rng().gen_range(0..=interval / 5)
+}
+
+async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+    let id = calendar_id.to_string();
+    let cal = state
+        .store
+        .read(move |c| store::sync::get_calendar(c, &id))
+        .await?
+        .ok_or(SyncError::NotFound)?;
+    if cal.status == "disconnected" {
+        return Err(SyncError::NotConnected);
+    }
+    let engine = engine_for(&cal.platform)
+        .ok_or_else(|| SyncError::Internal(format!("unknown platform {}", cal.platform)))?;
+    let window = Window::around(state.now_ms(), &state.settings);
+    // Incremental only while the token's window is less than a day behind and as wide as
+    // configured; otherwise a fresh full sync brings in the events that entered the window.
+    let stored = match (&cal.sync_token, cal.sync_window_start, cal.sync_window_end) {
+        (Some(t), Some(ws), Some(we))
+            if window.start_ms - ws < DAY_MS && we - ws == window.end_ms - window.start_ms =>
+        {
+            Some((
+                t.clone(),
+                Window {
+                    start_ms: ws,
+                    end_ms: we,
+                },
+            ))
+        }
+        _ => None,
+    };
+
+    let requests = AtomicU32::new(0);
+    let mut access = tokens::access_token(state, calendar_id).await?.token;
+    let mut retried_auth = false;
+    let fetched = loop {
+        let cx = FetchContext {
+            http: &state.http,
+            settings: &state.settings,
+            access_token: access.clone(),
+            requests: &requests,
+        };
+        let result = match &stored {
+            Some((token, w)) => match engine.fetch(&cx, Some(token), *w).await {
+                Err(FetchError::TokenExpired) => {
+                    tracing::info!(calendar_id, "sync token expired; full sync");
+                    engine.fetch(&cx, None, window).await
+                }
+                other => other,
+            },
+            None => engine.fetch(&cx, None, window).await,
+        };
+        match result {
+            Err(FetchError::Unauthorized) if !retried_auth => {
+                // A cached access token the provider no longer accepts: refresh once.
+                retried_auth = true;
+                let id = calendar_id.to_string();
+                state
+                    .store
+                    .write(move |tx| store::sync::forget_access_token(tx, &id))
+                    .await?;
+                access = tokens::access_token(state, calendar_id).await?.token;
+            }
+            other => break other?,
+        }
+    };
+
+    let outcome_items = fetched.items.len();
+    let full = fetched.full;
+    let id = calendar_id.to_string();
+    let clock = state.clock.clone();
+    let next_at = next_regular_sync(state.now_ms(), state.settings.sync_interval);
+    let changed = state
+        .store
+        .write(move |tx| apply(tx, &clock, &id, fetched, window, next_at))
+        .await?;
+    let Some(changed) = changed else {
+        return Err(SyncError::NotFound);
+    };
+    if changed > 0 {
+        state.wake.webhooks.notify_one();
+        state.wake.bots.notify_one();
+    }
+    if let (Some(user_id), "v1") = (&cal.calendar_user_id, cal.kind.as_str()) {
+        // V1 auto-recording follows every sync (changed events, passing time, preferences).
+        if let Err(e) = crate::events::meetings::apply_will_record(state, user_id).await {
+            tracing::warn!(calendar_id, error = %e, "cannot apply recording decisions");
+        }
+    }
+    Ok(SyncOutcome {
+        full,
+        changed,
+        items: outcome_items,
+        requests: requests.load(Ordering::Relaxed),
+    })
+}
+
+/// Applies a listing in one transaction; None when the calendar was deleted meanwhile.
+fn apply(
+    tx: &rusqlite::Transaction,
+    clock: &crate::state::Clock,
+    calendar_id: &str,
+    fetched: Fetched,
+    window: Window,
+    next_sync_at: i64,
+) -> Result<Option<usize>, StoreError> {
+    let Some(cal) = store::sync::get_calendar(tx, calendar_id)? else {
+        return Ok(None);
+    };
+    let now = clock.now_ms();
+    let token_window = Window {
+        start_ms: fetched.cursor.window_start,
+        end_ms: fetched.cursor.window_end,
+    };
+    let mut changed = 0usize;
+    let mut listed: HashSet<String> = HashSet::new();
+    for item in &fetched.items {
+        match item {
+            Item::Upsert(ev) => {
+                if fetched.full {
+                    listed.insert(ev.platform_id.clone());
+                } else if !token_window.overlaps(ev.start_time, ev.end_time)
+                    && !store::events::exists(tx, calendar_id, &ev.platform_id)?
+                {
+                    // Google reports changes anywhere in time; outside the window they
+                    // are not ours until the window reaches them.
+                    continue;
+                }
+                if store::events::upsert(tx, calendar_id, ev, now)? {
+                    changed += 1;
+                }
+            }
+            Item::Remove { platform_id } => {
+                if store::events::mark_deleted(tx, calendar_id, platform_id, now)? {
+                    changed += 1;
+                }
+            }
+            Item::Skip => {}
+        }
+    }
+    if fetched.full {
+        changed += store::events::mark_unlisted_deleted(
+            tx,
+            calendar_id,
+            (window.start_ms, window.end_ms),
+            &listed,
+            now,
+        )?;
+    }
+    store::sync::record_success(tx, calendar_id, &fetched.cursor, next_sync_at, now)?;
+    if changed > 0 {
+        store::outbox::enqueue(
+            tx,
+            &OutboxEvent {
+                event_type: "calendar.sync_events".into(),
+                ordering_key: calendar_id.to_string(),
+                data: serde_json::json!({
+                    "calendar_id": calendar_id,
+                    // Every change of this sync carries updated_at = now.
+                    "last_updated_ts": store::ms_to_rfc3339(now),
+                }),
+                extra_url: if cal.kind == "v2" {
+                    cal.webhook_url.clone()
+                } else {
+                    None
+                },
+            },
+            now,
+        )?;
+    }
+    Ok(Some(changed))
+}
+
+/// Logs and drops items that cannot be normalized (one bad event must not stop a sync).
+fn keep_item(result: Result<Item, normalize::NormalizeError>) -> Option<Item> {
+    match result {
+        Ok(Item::Skip) => None,
+        Ok(item) => Some(item),
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping provider event");
+            None
+        }
+    }
+}
+
+/// The error body's text for messages (bounded, never a token).
+fn body_excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
+}
