@@ -43,7 +43,15 @@ mod redirect_origins;
 mod render;
 mod session;
 pub mod setup;
+mod webhook_deliveries;
+mod webhook_delivery;
+mod webhook_endpoint;
+mod webhook_endpoints;
 mod webhook_secret;
+mod webhook_secrets;
+mod zoom_apps;
+mod zoom_credential;
+mod zoom_credentials;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web;
@@ -70,6 +78,8 @@ pub const NAV: &[NavItem] = &[
     NavItem::new("calendars", "Calendars", "/admin/calendars/"),
     NavItem::new("calendar_users", "Calendar users", "/admin/calendar-users/"),
     NavItem::new("bots", "Bots", "/admin/bots/"),
+    NavItem::new("webhooks", "Webhooks", "/admin/webhooks/"),
+    NavItem::new("zoom", "Zoom", "/admin/zoom/"),
 ];
 
 /// Registers `/static/...` and every `/admin/...` page.
@@ -92,6 +102,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(calendar_sync_now::configure)
             .configure(calendar_users::configure)
             .configure(bots::configure)
+            // The delivery pages before `/webhooks/{id}/...`, which would shadow them.
+            .configure(webhook_deliveries::configure)
+            .configure(webhook_delivery::configure)
+            .configure(webhook_endpoints::configure)
+            .configure(webhook_endpoint::configure)
+            .configure(webhook_secrets::configure)
+            .configure(zoom_apps::configure)
+            .configure(zoom_credentials::configure)
+            .configure(zoom_credential::configure)
             .default_service(web::to(not_found_page)),
     );
 }

@@ -48,6 +48,15 @@ pub struct Widget {
     pub empty: &'static str,
     /// Spans the whole width (tables).
     pub wide: bool,
+    /// Per row, a page about it: the row's first cell links there.
+    pub row_links: Vec<Option<String>>,
+}
+
+impl Widget {
+    /// (By reference: askama passes template arguments that way.)
+    pub fn row_link(&self, row: &usize) -> Option<&str> {
+        self.row_links.get(*row).and_then(|l| l.as_deref())
+    }
 }
 
 /// Builds a widget from the database; `now_ms` is the app clock.
@@ -58,6 +67,7 @@ pub const WIDGETS: &[WidgetFn] = &[
     calendars,
     zoom,
     super::bots::widget,
+    webhook_endpoints,
     webhook_failures,
     job_health,
 ];
@@ -111,6 +121,7 @@ fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     let (healthy, unhealthy, apps) = store::overview::zoom_counts(c)?;
     Ok(Widget {
         title: "Zoom credentials",
+        link: Some("/admin/zoom/credentials/"),
         stats: vec![
             Stat::new("healthy", healthy, if healthy > 0 { "good" } else { "" }),
             Stat::new(
@@ -121,6 +132,59 @@ fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             Stat::new("OAuth apps", apps, ""),
         ],
         ..Default::default()
+    })
+}
+
+/// Endpoints that are failing or disabled (410 Gone, 5 days of failures, by hand), each
+/// linking to its page; the headline numbers turn red when any is disabled.
+fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+    let all = store::webhook_endpoints::list_all(c)?;
+    let disabled = all.iter().filter(|e| !e.enabled).count();
+    let failing = all
+        .iter()
+        .filter(|e| e.enabled && e.failing_since.is_some())
+        .count();
+    let mut troubled = store::webhook_endpoints::list_troubled(c)?;
+    // Disabled ones first: they receive nothing until someone acts.
+    troubled.sort_by_key(|e| e.enabled);
+    let row_links = troubled
+        .iter()
+        .map(|e| Some(format!("/admin/webhooks/{}/", e.id)))
+        .collect();
+    let rows: Vec<Vec<String>> = troubled
+        .into_iter()
+        .map(|e| {
+            let (state, detail) = if e.enabled {
+                (
+                    "FAILING".to_string(),
+                    format!(
+                        "every attempt failed since {}",
+                        when_or(e.failing_since, "?")
+                    ),
+                )
+            } else {
+                (
+                    "DISABLED".to_string(),
+                    e.disabled_reason.unwrap_or_else(|| "disabled".into()),
+                )
+            };
+            vec![truncate(&e.url, 80), state, detail]
+        })
+        .collect();
+    Ok(Widget {
+        title: "Webhook endpoints",
+        link: Some("/admin/webhooks/"),
+        stats: vec![
+            Stat::new("enabled", all.len() - disabled, ""),
+            Stat::new("failing", failing, if failing > 0 { "warn" } else { "" }),
+            Stat::new("disabled", disabled, if disabled > 0 { "bad" } else { "" }),
+        ],
+        columns: vec!["Endpoint", "State", "Why"],
+        // A full-width table only when there is something to flag.
+        wide: !rows.is_empty(),
+        rows,
+        row_links,
+        empty: "Every endpoint is delivering.",
     })
 }
 

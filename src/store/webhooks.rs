@@ -55,6 +55,9 @@ pub struct DeliveryFilter {
     pub event_type: Option<String>,
     /// Keyset pagination: only deliveries with a smaller id (the log is newest first).
     pub before_id: Option<i64>,
+    /// Keyset pagination backwards: the `limit` deliveries just newer than this id (still
+    /// returned newest first).
+    pub after_id: Option<i64>,
 }
 
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
@@ -91,26 +94,37 @@ pub fn list_deliveries(
     filter: &DeliveryFilter,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
+    // Going back (`after_id`) walks up from the position, then the page is turned around.
+    let dir = if filter.after_id.is_some() {
+        "ASC"
+    } else {
+        "DESC"
+    };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} {FROM}
          WHERE (?1 IS NULL OR d.endpoint_id = ?1)
            AND (?2 IS NULL OR d.status = ?2)
            AND (?3 IS NULL OR m.event_type = ?3)
            AND (?4 IS NULL OR d.id < ?4)
-         ORDER BY d.id DESC LIMIT ?5"
+           AND (?6 IS NULL OR d.id > ?6)
+         ORDER BY d.id {dir} LIMIT ?5"
     ))?;
-    let rows = stmt
+    let mut rows = stmt
         .query_map(
             params![
                 filter.endpoint_id,
                 filter.status,
                 filter.event_type,
                 filter.before_id,
-                limit as i64
+                limit as i64,
+                filter.after_id
             ],
             row,
         )?
         .collect::<Result<Vec<_>, _>>()?;
+    if filter.after_id.is_some() {
+        rows.reverse();
+    }
     Ok(rows)
 }
 

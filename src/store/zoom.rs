@@ -313,6 +313,30 @@ pub fn list_credentials(
     )
 }
 
+/// Per app id: (healthy, unhealthy) credential counts, for the admin's apps list.
+pub fn credential_counts(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<String, (i64, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT oauth_app_id, COALESCE(SUM(status = 'healthy'), 0),
+                COALESCE(SUM(status = 'unhealthy'), 0)
+         FROM zoom_oauth_credentials GROUP BY oauth_app_id",
+    )?;
+    let counts = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<Result<_, _>>()?;
+    Ok(counts)
+}
+
+/// Every app, oldest first (admin pages; apps are few).
+pub fn list_all_apps(conn: &Connection) -> Result<Vec<ZoomApp>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {APP_COLUMNS} FROM zoom_oauth_apps ORDER BY created_at, id"
+    ))?;
+    let apps = stmt.query_map([], app_row)?.collect::<Result<_, _>>()?;
+    Ok(apps)
+}
+
 pub fn delete_credential(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM zoom_oauth_credentials WHERE id = ?1", [id])? > 0)
 }

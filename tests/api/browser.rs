@@ -1,5 +1,6 @@
 //! The admin pages in a real headless Chromium, driven through chromedriver (WebDriver):
-//! setup → login → create an API key → save the Google client → logout.
+//! setup → login → create an API key → save the Google client → add a webhook endpoint →
+//! logout.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Without
 //! `chromedriver` on the PATH the test says so and passes, except under CI (`CI` set), where
@@ -305,6 +306,42 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
         .unwrap()
         .expect("saved");
     assert_eq!(stored.client_id, "browser-client.apps.example");
+
+    // Add a webhook endpoint: its signing secret is on the answering page, once.
+    click(c, "nav a[href='/admin/webhooks/']").await;
+    on_page(c, "/admin/webhooks/", "#url").await;
+    fill(c, "#url", "http://127.0.0.1:9/browser-hook").await;
+    click(c, "input[name=event_types][value='calendar.update']").await;
+    click(c, "form[action='/admin/webhooks/'] button[type=submit]").await;
+    let secret = on_page(c, "/admin/webhooks/", "#new-secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    screenshot(c, "6-webhooks").await;
+    let endpoints: serde_json::Value = app
+        .get("/api/v1/webhook-endpoints/")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let endpoint = &endpoints["results"][0];
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/browser-hook");
+    assert_eq!(
+        endpoint["event_types"],
+        serde_json::json!(["calendar.update"])
+    );
+    let id = endpoint["id"].as_str().unwrap();
+    let api_secret: serde_json::Value = app
+        .get(&format!("/api/v1/webhook-endpoints/{id}/secret/"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api_secret["secret"], secret.as_str());
+    click(c, "#new-endpoint a").await;
+    let heading = on_page(c, &format!("/admin/webhooks/{id}/"), "main h1").await;
+    assert_eq!(heading, "http://127.0.0.1:9/browser-hook");
+    let source = c.source().await.map_err(|e| e.to_string())?;
+    assert!(!source.contains(&secret), "the secret is not shown again");
+    screenshot(c, "7-webhook-endpoint").await;
 
     // Logout, and the pages are closed again.
     click(c, "form.logout button").await;

@@ -18,4 +18,6 @@ mod zoom;
 mod admin;
 mod admin_bots;
 mod admin_calendars;
+mod admin_webhooks;
+mod admin_zoom;
 mod browser;
