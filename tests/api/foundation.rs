@@ -347,3 +347,83 @@ async fn check_command_reports_problems() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CONVENE_SYNC_INTERVAL_SECS"));
 }
+
+/// The real binary: JSON logs that never carry a query string (OAuth codes and state travel
+/// there), and a graceful stop on SIGTERM.
+#[tokio::test]
+async fn json_logs_omit_queries_and_sigterm_stops_gracefully() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_convene"))
+        .arg("serve")
+        .env("CONVENE_DATA_DIR", dir.path())
+        .env("CONVENE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CONVENE_LOG_FORMAT", "json")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/readyz/")).send().await {
+            ready = r.status() == 200;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ready, "the server answers /readyz/");
+    let res = client
+        .get(format!(
+            "{base}/api/v1/calendar/google_oauth_callback/?code=SECRET-CODE-123&state=SECRET-STATE"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_client_error()
+            || res.status().is_success()
+            || res.status().is_redirection()
+    );
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let code = child.wait().unwrap();
+        let mut logs = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (code, logs)
+    })
+    .await
+    .unwrap();
+    let (code, logs) = exit;
+    assert!(code.success(), "a graceful stop exits 0: {code:?}\n{logs}");
+    assert!(
+        !logs.contains("SECRET-CODE-123") && !logs.contains("SECRET-STATE"),
+        "{logs}"
+    );
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "{logs}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+    assert!(
+        logs.contains("/api/v1/calendar/google_oauth_callback/"),
+        "requests are logged"
+    );
+}
