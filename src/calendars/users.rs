@@ -158,16 +158,8 @@ async fn list_users(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = match &page.cursor {
-        Some(c) => Some((
-            c.key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?,
-            c.id.clone(),
-        )),
-        None => None,
-    };
-    let backwards = page.cursor.as_ref().is_some_and(|c| c.back);
+    let after = page.int_position()?;
+    let backwards = page.backwards();
     let limit = page.page_size + 1;
     let rows = state
         .store

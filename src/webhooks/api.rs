@@ -182,21 +182,12 @@ async fn list(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = match &page.cursor {
-        Some(c) => Some((
-            c.key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?,
-            c.id.clone(),
-            c.back,
-        )),
-        None => None,
-    };
+    let after = page.int_position()?;
+    let back = page.backwards();
     let limit = page.page_size + 1;
     let rows = state
         .store
         .read(move |c| {
-            let back = after.as_ref().is_some_and(|a| a.2);
             endpoints::list_page(c, after.as_ref().map(|a| (a.0, a.1.as_str())), back, limit)
         })
         .await
