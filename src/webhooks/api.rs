@@ -9,7 +9,7 @@ use crate::api::{parse_id, resource};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::settings as kv;
-use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch, NewEndpoint};
+use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch};
 use crate::store::{ms_to_rfc3339, StoreError};
 
 /// How long a rotated-out secret keeps signing.
@@ -152,23 +152,7 @@ async fn create(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let patch = parse_body(&body, false)?;
-    let secret = crate::startup::new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let now = state.now_ms();
-    let endpoint = state
-        .store
-        .write(move |tx| {
-            endpoints::insert(
-                tx,
-                &NewEndpoint {
-                    url: patch.url.as_deref().unwrap_or_default(),
-                    description: patch.description.as_deref().unwrap_or_default(),
-                    event_types: patch.event_types.as_deref().unwrap_or_default(),
-                    secret_enc: &sealed,
-                },
-                now,
-            )
-        })
+    let (endpoint, secret) = super::create_endpoint(&state, patch)
         .await
         .map_err(ApiError::from)?;
     let mut out = endpoint_json(&endpoint);
