@@ -301,6 +301,30 @@ async fn pagination_and_query_parameters() {
     );
     a.check(page2["next"].is_null(), "last page next is null");
     a.check(page2["previous"].is_string(), "second page has previous");
+    let back: Value = app
+        .client
+        .get(page2["previous"].as_str().unwrap_or_default())
+        .header("Authorization", app.auth())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap_or(Value::Null);
+    a.eq(
+        &back["results"],
+        &page["results"],
+        "previous leads back to the first page",
+    );
+    // The query survives the slash-less form of a path.
+    let (s, _, _) = send(
+        &app,
+        reqwest::Method::GET,
+        "/api/v2/calendars?platform=myspace",
+        None,
+    )
+    .await;
+    a.eq(s, 400, "query kept without the slash");
 
     let (_, _, body) = send(
         &app,
@@ -492,6 +516,22 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         parse(&body)["user_id"].is_array(),
         format!("user_id error {body}"),
     );
+    let (_, _, body) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/calendar/authenticate/",
+        Some(&json!({"user_id": "contract-user"})),
+    )
+    .await;
+    a.eq(keys(&parse(&body)), set(&["token"]), "authenticate keys");
+    let (_, _, body) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/calendar/oauth_url/",
+        Some(&json!({"platform": "google", "user_id": "contract-user"})),
+    )
+    .await;
+    a.eq(keys(&parse(&body)), set(&["url"]), "oauth_url keys");
     let token = calendar_token(&app, "contract-user").await;
     let (s, _, body) = send(
         &app,
