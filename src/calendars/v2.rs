@@ -221,11 +221,10 @@ fn filter_from(req: &HttpRequest) -> ApiResult<V2Filter> {
                 f.status = Some(v);
             }
             "email" if !v.is_empty() => f.email = Some(v),
+            // Same forms as the events' time filters (a date, or a `+` offset that form
+            // decoding turned into a space).
             "created_at__gte" if !v.is_empty() => {
-                let t = chrono::DateTime::parse_from_rfc3339(&v).map_err(|_| {
-                    ApiError::field("created_at__gte", "Enter a valid date/time (RFC 3339).")
-                })?;
-                f.created_at_gte = Some(t.timestamp_millis());
+                f.created_at_gte = Some(crate::events::api::parse_time("created_at__gte", &v)?);
             }
             _ => {}
         }

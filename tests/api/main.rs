@@ -6,6 +6,7 @@ mod bots;
 mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
+mod contract;
 mod events;
 mod foundation;
 mod meetings;
