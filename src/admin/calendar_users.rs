@@ -62,18 +62,14 @@ async fn show(
             ))
         })
         .await?;
-    let more = users.len() > PAGE_SIZE;
-    users.truncate(PAGE_SIZE);
-    let next_url = match users.last() {
-        Some(last) if more => Some(paging::link(
-            "/admin/calendar-users/",
-            &[(
-                "before",
-                &paging::encode_before(&state, last.created_at, &last.id),
-            )],
-        )),
-        _ => None,
-    };
+    let next_url = paging::next_page(
+        &state,
+        &mut users,
+        PAGE_SIZE,
+        "/admin/calendar-users/",
+        &[],
+        |u| (u.created_at, &u.id),
+    );
     let users = users
         .into_iter()
         .map(|u| UserView {

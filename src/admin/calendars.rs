@@ -107,8 +107,6 @@ async fn show(
             ))
         })
         .await?;
-    let more = rows.len() > PAGE_SIZE;
-    rows.truncate(PAGE_SIZE);
     let status = filter.status.clone().unwrap_or_default();
     let platform = filter.platform.clone().unwrap_or_default();
     let kind = filter.kind.clone().unwrap_or_default();
@@ -117,15 +115,14 @@ async fn show(
         ("platform", platform.as_str()),
         ("kind", kind.as_str()),
     ];
-    let next_url = match rows.last() {
-        Some(last) if more => {
-            let before = paging::encode_before(&state, last.created_at, &last.id);
-            let mut pairs = filters.to_vec();
-            pairs.push(("before", &before));
-            Some(paging::link("/admin/calendars/", &pairs))
-        }
-        _ => None,
-    };
+    let next_url = paging::next_page(
+        &state,
+        &mut rows,
+        PAGE_SIZE,
+        "/admin/calendars/",
+        &filters,
+        |r| (r.created_at, &r.id),
+    );
     let first_url = paged.then(|| paging::link("/admin/calendars/", &filters));
     let rows = rows
         .into_iter()

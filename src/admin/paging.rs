@@ -69,6 +69,26 @@ pub fn encode_before(state: &AppState, created_at: i64, id: &str) -> String {
     )
 }
 
+/// Cuts `rows` (fetched with one row more than `page_size`) to a page and gives the link to
+/// the next one, if any: `path` with `filters` and the last row's position as `before`.
+pub fn next_page<T>(
+    state: &AppState,
+    rows: &mut Vec<T>,
+    page_size: usize,
+    path: &str,
+    filters: &[(&str, &str)],
+    position: impl Fn(&T) -> (i64, &str),
+) -> Option<String> {
+    let more = rows.len() > page_size;
+    rows.truncate(page_size);
+    let last = rows.last().filter(|_| more)?;
+    let (created_at, id) = position(last);
+    let before = encode_before(state, created_at, id);
+    let mut pairs = filters.to_vec();
+    pairs.push(("before", &before));
+    Some(link(path, &pairs))
+}
+
 /// `path?query` with the non-empty pairs of `pairs`.
 pub fn link(path: &str, pairs: &[(&str, &str)]) -> String {
     let kept: Vec<(&str, &str)> = pairs

@@ -7,7 +7,7 @@ use askama::Template;
 use serde_json::json;
 
 use crate::state::AppState;
-use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch, NewEndpoint};
+use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch};
 use crate::store::{self, StoreError};
 use crate::webhooks::api::{validate_event_types, validate_url};
 use crate::webhooks::EVENT_TYPES;
@@ -164,24 +164,7 @@ async fn create(state: web::Data<AppState>, form: AdminForm<Vec<(String, String)
             ))
         }
     };
-    let secret = crate::startup::new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let now = state.now_ms();
-    let endpoint = state
-        .store
-        .write(move |tx| {
-            endpoints::insert(
-                tx,
-                &NewEndpoint {
-                    url: patch.url.as_deref().unwrap_or_default(),
-                    description: patch.description.as_deref().unwrap_or_default(),
-                    event_types: patch.event_types.as_deref().unwrap_or_default(),
-                    secret_enc: &sealed,
-                },
-                now,
-            )
-        })
-        .await?;
+    let (endpoint, secret) = crate::webhooks::create_endpoint(&state, patch).await?;
     tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint created in the admin");
     // Rendered directly, not redirected: the secret must not travel in a cookie or URL.
     let created = Created {

@@ -60,6 +60,26 @@ impl PageRequest {
         }
         Ok(page)
     }
+
+    /// The cursor's `(key, id)` for lists keyed by an integer (`created_at` ms); a cursor
+    /// whose key is not one is a `400`.
+    pub fn int_position(&self) -> Result<Option<(i64, String)>, ApiError> {
+        self.cursor
+            .as_ref()
+            .map(|c| {
+                let key = c
+                    .key
+                    .as_i64()
+                    .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?;
+                Ok((key, c.id.clone()))
+            })
+            .transpose()
+    }
+
+    /// True when the cursor pages backwards (the `previous` link).
+    pub fn backwards(&self) -> bool {
+        self.cursor.as_ref().is_some_and(|c| c.back)
+    }
 }
 
 pub fn encode(state: &AppState, cursor: &Cursor) -> String {

@@ -572,26 +572,10 @@ fn store_connection(
                 kind: "v1".into(),
                 calendar_user_id: Some(user.id.clone()),
                 platform: c.platform.v2_name().into(),
-                oauth_client_id: None,
-                oauth_client_secret_enc: None,
-                oauth_refresh_token_enc: None,
-                oauth_email: None,
-                platform_email: None,
-                granted_scopes: None,
-                webhook_url: None,
                 status: status::CONNECTING.into(),
-                access_token_enc: None,
-                access_token_expires_at: None,
-                last_refresh_at: None,
-                next_refresh_at: None,
-                refresh_failures: 0,
-                last_refresh_error: None,
-                credentials_version: 0,
-                next_sync_at: None,
-                last_sync_at: None,
-                last_sync_error: None,
                 created_at: now,
                 updated_at: now,
+                ..Default::default()
             };
             cal_store::insert(tx, &cal)?;
             cal

@@ -15,6 +15,7 @@ pub mod v2;
 use actix_web::web;
 use serde_json::{json, Value};
 
+use crate::error::ApiError;
 use crate::providers::Platform;
 use crate::store::calendar_users::CalendarUser;
 use crate::store::calendars::{self as cal_store, Calendar};
@@ -53,6 +54,15 @@ pub fn remove_calendar_user(
 }
 
 /// The hosted callback URL for a platform, on the public URL.
+/// The V1 `platform` field of a request body (`google` | `microsoft`).
+pub fn v1_platform(body: &Value) -> Result<Platform, ApiError> {
+    match body.get("platform").and_then(Value::as_str) {
+        Some(p) => Platform::from_v1(p)
+            .ok_or_else(|| ApiError::field("platform", format!("\"{p}\" is not a valid choice."))),
+        None => Err(ApiError::field("platform", "This field is required.")),
+    }
+}
+
 pub fn callback_url(settings: &crate::config::Settings, platform: Platform) -> String {
     settings.public_link(match platform {
         Platform::Google => "/api/v1/calendar/google_oauth_callback/",

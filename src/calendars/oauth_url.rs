@@ -80,12 +80,7 @@ async fn oauth_url(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let platform = match body.get("platform").and_then(Value::as_str) {
-        Some(p) => Platform::from_v1(p).ok_or_else(|| {
-            ApiError::field("platform", format!("\"{p}\" is not a valid choice."))
-        })?,
-        None => return Err(ApiError::field("platform", "This field is required.")),
-    };
+    let platform = super::v1_platform(&body)?;
     let external_id = user_id_field(&body)?;
     let allow = state.allow_list().await?;
     let success_url = optional_url(&body, "success_url", &allow)?;

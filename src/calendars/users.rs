@@ -11,7 +11,6 @@ use crate::api::auth::{ApiKeyAuth, CalendarUserAuth};
 use crate::api::pagination::{build_page, PageRequest};
 use crate::api::resource;
 use crate::error::{ApiError, ApiResult};
-use crate::providers::Platform;
 use crate::state::AppState;
 use crate::store::calendar_users::{self, CalendarUser};
 use crate::store::calendars as cal_store;
@@ -118,12 +117,7 @@ async fn disconnect(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let platform = match body.get("platform").and_then(Value::as_str) {
-        Some(p) => Platform::from_v1(p).ok_or_else(|| {
-            ApiError::field("platform", format!("\"{p}\" is not a valid choice."))
-        })?,
-        None => return Err(ApiError::field("platform", "This field is required.")),
-    };
+    let platform = super::v1_platform(&body)?;
     let user_id = auth.user.id.clone();
     let existing = {
         let uid = user_id.clone();
@@ -158,16 +152,8 @@ async fn list_users(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = match &page.cursor {
-        Some(c) => Some((
-            c.key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?,
-            c.id.clone(),
-        )),
-        None => None,
-    };
-    let backwards = page.cursor.as_ref().is_some_and(|c| c.back);
+    let after = page.int_position()?;
+    let backwards = page.backwards();
     let limit = page.page_size + 1;
     let rows = state
         .store

@@ -171,29 +171,18 @@ async fn create(
     let cal = Calendar {
         id: uuid::Uuid::new_v4().to_string(),
         kind: "v2".into(),
-        calendar_user_id: None,
         platform: platform.v2_name().into(),
         oauth_client_id: Some(client_id),
         oauth_client_secret_enc: Some(state.keys.encrypt(&secret)),
         oauth_refresh_token_enc: Some(state.keys.encrypt(&refresh)),
         oauth_email: f.oauth_email.flatten(),
-        platform_email: None,
-        granted_scopes: None,
         webhook_url: f.webhook_url.flatten(),
         status: CONNECTING.into(),
-        access_token_enc: None,
-        access_token_expires_at: None,
-        last_refresh_at: None,
         // Due at once: if this process dies before the first refresh, the sweep does it.
         next_refresh_at: Some(now),
-        refresh_failures: 0,
-        last_refresh_error: None,
-        credentials_version: 0,
-        next_sync_at: None,
-        last_sync_at: None,
-        last_sync_error: None,
         created_at: now,
         updated_at: now,
+        ..Default::default()
     };
     let id = cal.id.clone();
     state
@@ -250,16 +239,8 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let filter = filter_from(&req)?;
     let page = PageRequest::from_request(&state, &req)?;
-    let after = match &page.cursor {
-        Some(c) => Some((
-            c.key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?,
-            c.id.clone(),
-        )),
-        None => None,
-    };
-    let backwards = page.cursor.as_ref().is_some_and(|c| c.back);
+    let after = page.int_position()?;
+    let backwards = page.backwards();
     let limit = page.page_size + 1;
     let rows = state
         .store

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::StoreError;
 
 /// A row of `calendars` (secrets still sealed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Calendar {
     pub id: String,
     pub kind: String,

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::types::{ToSql, Value as SqlValue};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::StoreError;
@@ -104,6 +104,24 @@ pub fn upsert(
         })
         .optional()?;
     let attendees = serde_json::to_string(&ev.attendees).expect("attendees serialize");
+    // The content columns in the order both statements below list them, then hash and time.
+    let content: [&dyn ToSql; 14] = [
+        &ev.ical_uid,
+        &ev.start_time,
+        &ev.end_time,
+        &ev.is_all_day,
+        &ev.title,
+        &ev.organizer_email,
+        &attendees,
+        &ev.is_recurring,
+        &ev.is_hosted_by_me,
+        &ev.self_response,
+        &ev.meeting_platform,
+        &ev.meeting_url,
+        &ev.is_deleted,
+        &ev.raw,
+    ];
+    let stamp: [&dyn ToSql; 2] = [&hash, &now_ms];
     match existing {
         Some((_, old)) if old == hash => Ok(false),
         Some((id, _)) => {
@@ -115,28 +133,15 @@ pub fn upsert(
                     content_hash = ?16, updated_at = ?17
                  WHERE id = ?1",
             )?
-            .execute(params![
-                id,
-                ev.ical_uid,
-                ev.start_time,
-                ev.end_time,
-                ev.is_all_day,
-                ev.title,
-                ev.organizer_email,
-                attendees,
-                ev.is_recurring,
-                ev.is_hosted_by_me,
-                ev.self_response,
-                ev.meeting_platform,
-                ev.meeting_url,
-                ev.is_deleted,
-                ev.raw,
-                hash,
-                now_ms
-            ])?;
+            .execute(params_from_iter(
+                std::iter::once(&id as &dyn ToSql)
+                    .chain(content)
+                    .chain(stamp),
+            ))?;
             Ok(true)
         }
         None => {
+            let new_id = uuid::Uuid::new_v4().to_string();
             tx.prepare_cached(
                 "INSERT INTO calendar_events (id, calendar_id, platform_id, ical_uid, start_time,
                     end_time, is_all_day, title, organizer_email, attendees, is_recurring,
@@ -145,27 +150,12 @@ pub fn upsert(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
                     ?17, ?18, ?19, ?19)",
             )?
-            .execute(params![
-                uuid::Uuid::new_v4().to_string(),
-                calendar_id,
-                ev.platform_id,
-                ev.ical_uid,
-                ev.start_time,
-                ev.end_time,
-                ev.is_all_day,
-                ev.title,
-                ev.organizer_email,
-                attendees,
-                ev.is_recurring,
-                ev.is_hosted_by_me,
-                ev.self_response,
-                ev.meeting_platform,
-                ev.meeting_url,
-                ev.is_deleted,
-                ev.raw,
-                hash,
-                now_ms
-            ])?;
+            .execute(params_from_iter(
+                [&new_id as &dyn ToSql, &calendar_id, &ev.platform_id]
+                    .into_iter()
+                    .chain(content)
+                    .chain(stamp),
+            ))?;
             Ok(true)
         }
     }

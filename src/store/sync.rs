@@ -247,29 +247,25 @@ pub fn insert_calendar_for_sync(
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
-    tx.execute(
-        "INSERT INTO calendars (id, kind, calendar_user_id, platform, oauth_client_id,
-            oauth_client_secret_enc, oauth_refresh_token_enc, oauth_email, platform_email,
-            webhook_url, status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
-        params![
-            id,
-            cal.kind,
-            cal.calendar_user_id,
-            cal.platform,
-            cal.oauth_client_id,
-            cal.oauth_client_secret_enc,
-            cal.oauth_refresh_token_enc,
-            cal.oauth_email,
-            cal.platform_email,
-            cal.webhook_url,
-            cal.status,
-            now_ms
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO calendar_status_changes (calendar_id, status, created_at) VALUES (?1, ?2, ?3)",
-        params![id, cal.status, now_ms],
+    // `next_sync_at` stays NULL: the sync sweep takes such calendars first.
+    super::calendars::insert(
+        tx,
+        &super::calendars::Calendar {
+            id: id.clone(),
+            kind: cal.kind.clone(),
+            calendar_user_id: cal.calendar_user_id.clone(),
+            platform: cal.platform.clone(),
+            oauth_client_id: cal.oauth_client_id.clone(),
+            oauth_client_secret_enc: cal.oauth_client_secret_enc.clone(),
+            oauth_refresh_token_enc: cal.oauth_refresh_token_enc.clone(),
+            oauth_email: cal.oauth_email.clone(),
+            platform_email: cal.platform_email.clone(),
+            webhook_url: cal.webhook_url.clone(),
+            status: cal.status.clone(),
+            created_at: now_ms,
+            updated_at: now_ms,
+            ..Default::default()
+        },
     )?;
     Ok(id)
 }

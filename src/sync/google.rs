@@ -8,10 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    body_excerpt, keep_item, normalize, retry_after_ms, Engine, FetchContext, FetchError, Fetched,
-    HttpFailure, Window,
+    body_excerpt, keep_item, normalize, query_time, retry_after_ms, Engine, FetchContext,
+    FetchError, Fetched, HttpFailure, Window,
 };
-use crate::store::sync::SyncCursor;
 
 pub struct Google;
 
@@ -47,20 +46,10 @@ struct ErrorItem {
     reason: String,
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn map_failure(f: HttpFailure) -> FetchError {
-    let (status, headers, body) = match f {
-        HttpFailure::Transport(e) => return FetchError::Provider(format!("google: {e}")),
-        HttpFailure::Status {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
+    let (status, headers, body) = match f.into_status("google") {
+        Ok(parts) => parts,
+        Err(e) => return e,
     };
     let err: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
     let reasons: Vec<&str> = err.error.errors.iter().map(|e| e.reason.as_str()).collect();
@@ -115,8 +104,8 @@ impl Engine for Google {
                 match token {
                     Some(t) => query.push(("syncToken", t.to_string())),
                     None => {
-                        query.push(("timeMin", rfc3339(window.start_ms)));
-                        query.push(("timeMax", rfc3339(window.end_ms)));
+                        query.push(("timeMin", query_time(window.start_ms)));
+                        query.push(("timeMax", query_time(window.end_ms)));
                     }
                 }
                 if let Some(p) = &page_token {
@@ -137,15 +126,7 @@ impl Engine for Google {
                 let sync_token = page.next_sync_token.ok_or_else(|| {
                     FetchError::Provider("google: last page without nextSyncToken".into())
                 })?;
-                return Ok(Fetched {
-                    items,
-                    full: token.is_none(),
-                    cursor: SyncCursor {
-                        token: sync_token,
-                        window_start: window.start_ms,
-                        window_end: window.end_ms,
-                    },
-                });
+                return Ok(Fetched::finished(items, token, sync_token, window));
             }
         })
     }

@@ -8,10 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    body_excerpt, keep_item, normalize, retry_after_ms, Engine, FetchContext, FetchError, Fetched,
-    HttpFailure, Window,
+    body_excerpt, keep_item, normalize, query_time, retry_after_ms, Engine, FetchContext,
+    FetchError, Fetched, HttpFailure, Window,
 };
-use crate::store::sync::SyncCursor;
 
 pub struct Microsoft;
 
@@ -43,20 +42,10 @@ struct ErrorInner {
     message: String,
 }
 
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn map_failure(f: HttpFailure) -> FetchError {
-    let (status, headers, body) = match f {
-        HttpFailure::Transport(e) => return FetchError::Provider(format!("graph: {e}")),
-        HttpFailure::Status {
-            status,
-            headers,
-            body,
-        } => (status, headers, body),
+    let (status, headers, body) = match f.into_status("graph") {
+        Ok(parts) => parts,
+        Err(e) => return e,
     };
     let err: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
     let code = err.error.code.to_ascii_lowercase();
@@ -108,8 +97,8 @@ impl Engine for Microsoft {
                 None => (
                     format!("{graph}/me/calendarView/delta"),
                     vec![
-                        ("startDateTime", rfc3339(window.start_ms)),
-                        ("endDateTime", rfc3339(window.end_ms)),
+                        ("startDateTime", query_time(window.start_ms)),
+                        ("endDateTime", query_time(window.end_ms)),
                     ],
                 ),
             };
@@ -135,15 +124,7 @@ impl Engine for Microsoft {
                 let delta = page.delta_link.ok_or_else(|| {
                     FetchError::Provider("graph: last page without @odata.deltaLink".into())
                 })?;
-                return Ok(Fetched {
-                    items,
-                    full: token.is_none(),
-                    cursor: SyncCursor {
-                        token: delta,
-                        window_start: window.start_ms,
-                        window_end: window.end_ms,
-                    },
-                });
+                return Ok(Fetched::finished(items, token, delta, window));
             }
         })
     }

@@ -67,6 +67,22 @@ pub struct Fetched {
     pub cursor: SyncCursor,
 }
 
+impl Fetched {
+    /// A listing that reached its last page: `token` is what it started from (`None` = a
+    /// full listing of `window`), `next_token` what the next incremental sync sends.
+    fn finished(items: Vec<Item>, token: Option<&str>, next_token: String, window: Window) -> Self {
+        Fetched {
+            items,
+            full: token.is_none(),
+            cursor: SyncCursor {
+                token: next_token,
+                window_start: window.start_ms,
+                window_end: window.end_ms,
+            },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("the sync token is no longer valid; a full sync is required")]
@@ -135,6 +151,28 @@ pub enum HttpFailure {
         headers: HeaderMap,
         body: Vec<u8>,
     },
+}
+
+impl HttpFailure {
+    /// The non-2xx answer's status, headers and body; a transport failure becomes the
+    /// engine's error at once (`provider` prefixes its message).
+    fn into_status(self, provider: &str) -> Result<(StatusCode, HeaderMap, Vec<u8>), FetchError> {
+        match self {
+            HttpFailure::Transport(e) => Err(FetchError::Provider(format!("{provider}: {e}"))),
+            HttpFailure::Status {
+                status,
+                headers,
+                body,
+            } => Ok((status, headers, body)),
+        }
+    }
+}
+
+/// A window bound as the providers' query parameters take it (UTC, whole seconds).
+fn query_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// `Retry-After` in seconds or as an HTTP date, in ms from now.

@@ -9,7 +9,7 @@ use crate::api::{parse_id, resource};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::settings as kv;
-use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch, NewEndpoint};
+use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch};
 use crate::store::{ms_to_rfc3339, StoreError};
 
 /// How long a rotated-out secret keeps signing.
@@ -152,23 +152,7 @@ async fn create(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let patch = parse_body(&body, false)?;
-    let secret = crate::startup::new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let now = state.now_ms();
-    let endpoint = state
-        .store
-        .write(move |tx| {
-            endpoints::insert(
-                tx,
-                &NewEndpoint {
-                    url: patch.url.as_deref().unwrap_or_default(),
-                    description: patch.description.as_deref().unwrap_or_default(),
-                    event_types: patch.event_types.as_deref().unwrap_or_default(),
-                    secret_enc: &sealed,
-                },
-                now,
-            )
-        })
+    let (endpoint, secret) = super::create_endpoint(&state, patch)
         .await
         .map_err(ApiError::from)?;
     let mut out = endpoint_json(&endpoint);
@@ -182,21 +166,12 @@ async fn list(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = match &page.cursor {
-        Some(c) => Some((
-            c.key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?,
-            c.id.clone(),
-            c.back,
-        )),
-        None => None,
-    };
+    let after = page.int_position()?;
+    let back = page.backwards();
     let limit = page.page_size + 1;
     let rows = state
         .store
         .read(move |c| {
-            let back = after.as_ref().is_some_and(|a| a.2);
             endpoints::list_page(c, after.as_ref().map(|a| (a.0, a.1.as_str())), back, limit)
         })
         .await

@@ -8,6 +8,10 @@ pub mod sign;
 
 use actix_web::web;
 
+use crate::state::AppState;
+use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch, NewEndpoint};
+use crate::store::StoreError;
+
 /// Sent with every delivery.
 pub const USER_AGENT: &str = concat!("Convene/", env!("CARGO_PKG_VERSION"));
 
@@ -20,6 +24,33 @@ pub const EVENT_TYPES: &[&str] = &[
     "bot.scheduled",
     "bot.cancelled",
 ];
+
+/// Creates an endpoint from validated fields (absent ones empty) with a new signing secret;
+/// returns it with the secret in clear, which its creator sees once.
+pub async fn create_endpoint(
+    state: &AppState,
+    patch: EndpointPatch,
+) -> Result<(Endpoint, String), StoreError> {
+    let secret = crate::startup::new_webhook_secret();
+    let sealed = state.keys.encrypt(&secret);
+    let now = state.now_ms();
+    let endpoint = state
+        .store
+        .write(move |tx| {
+            endpoints::insert(
+                tx,
+                &NewEndpoint {
+                    url: patch.url.as_deref().unwrap_or_default(),
+                    description: patch.description.as_deref().unwrap_or_default(),
+                    event_types: patch.event_types.as_deref().unwrap_or_default(),
+                    secret_enc: &sealed,
+                },
+                now,
+            )
+        })
+        .await?;
+    Ok((endpoint, secret))
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     api::configure(cfg);

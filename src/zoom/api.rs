@@ -118,20 +118,11 @@ fn finish(errors: Map<String, Value>) -> ApiResult<()> {
 
 /// The keyset position of a page request (our cursors carry `created_at` ms as the key).
 fn position(page: &PageRequest) -> ApiResult<Option<zs::Position>> {
-    page.cursor
-        .as_ref()
-        .map(|c| {
-            let created_at = c
-                .key
-                .as_i64()
-                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?;
-            Ok(zs::Position {
-                created_at,
-                id: c.id.clone(),
-                back: c.back,
-            })
-        })
-        .transpose()
+    Ok(page.int_position()?.map(|(created_at, id)| zs::Position {
+        created_at,
+        id,
+        back: page.backwards(),
+    }))
 }
 
 /// A list row: its JSON plus the (created_at, id) position the cursor needs.
