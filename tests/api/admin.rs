@@ -95,6 +95,39 @@ pub async fn logged_in(app: &TestApp) -> Client {
 }
 
 /// The CSRF token of the logged-in session, read from a page.
+/// The platform OAuth client as stored, read straight from the store.
+async fn platform_client(
+    app: &TestApp,
+    platform: &'static str,
+) -> Option<convene::store::settings::PlatformClient> {
+    app.state
+        .store
+        .read(move |c| convene::store::settings::get_platform_client(c, platform))
+        .await
+        .unwrap()
+}
+
+/// Submits the platform form of the admin page.
+async fn save_platform(
+    app: &TestApp,
+    client: &Client,
+    platform: &str,
+    csrf: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Response {
+    client
+        .post(app.url(&format!("/admin/platforms/{platform}/")))
+        .form(&[
+            ("csrf_token", csrf),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn csrf(app: &TestApp, client: &Client) -> String {
     let (status, page) = text(client, app.url("/admin/")).await;
     assert_eq!(status, 200);
@@ -403,13 +436,7 @@ async fn forms_without_the_csrf_token_are_refused() {
         .await
         .unwrap()
         .is_empty());
-    assert!(app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(platform_client(&app, "google").await.is_none());
     assert_eq!(text(&client, app.url("/admin/")).await.0, 200);
 
     // The login form has its own token: a bare POST is refused even with the right password.
@@ -502,16 +529,7 @@ async fn platform_secrets_are_never_shown_again() {
 
     let csrf = input_value(&page, "csrf_token");
     let secret = "GOCSPX-very-secret-value-WXYZ";
-    let res = client
-        .post(app.url("/admin/platforms/google/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "1234.apps.example"),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = save_platform(&app, &client, "google", &csrf, "1234.apps.example", secret).await;
     assert_eq!(res.status(), 303);
     assert!(!format!("{:?}", res.headers()).contains(secret));
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
@@ -522,13 +540,7 @@ async fn platform_secrets_are_never_shown_again() {
     assert!(!page.contains("very-secret"));
 
     // Stored sealed, and usable by the server.
-    let stored = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = platform_client(&app, "google").await.unwrap();
     assert!(!stored.client_secret_enc.contains(secret));
     assert_eq!(
         app.state.keys.decrypt(&stored.client_secret_enc).unwrap(),
@@ -536,23 +548,8 @@ async fn platform_secrets_are_never_shown_again() {
     );
 
     // A blank secret keeps the saved one; a new client id is taken.
-    client
-        .post(app.url("/admin/platforms/google/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "5678.apps.example"),
-            ("client_secret", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let stored = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .unwrap();
+    save_platform(&app, &client, "google", &csrf, "5678.apps.example", "").await;
+    let stored = platform_client(&app, "google").await.unwrap();
     assert_eq!(stored.client_id, "5678.apps.example");
     assert_eq!(
         app.state.keys.decrypt(&stored.client_secret_enc).unwrap(),
@@ -560,37 +557,14 @@ async fn platform_secrets_are_never_shown_again() {
     );
 
     // A blank secret with nothing saved is an error; so is a pasted value with spaces.
-    client
-        .post(app.url("/admin/platforms/microsoft/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "ms-app"),
-            ("client_secret", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    save_platform(&app, &client, "microsoft", &csrf, "ms-app", "").await;
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
     assert!(page.contains("Enter the client secret too"));
-    let ms = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "microsoft"))
-        .await
-        .unwrap();
+    let ms = platform_client(&app, "microsoft").await;
     assert!(ms.is_none());
 
     // Zoom is a platform too; short secrets show only "set".
-    client
-        .post(app.url("/admin/platforms/zoom/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "zoomid"),
-            ("client_secret", "short1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    save_platform(&app, &client, "zoom", &csrf, "zoomid", "short1").await;
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
     assert!(page.contains("zoomid"));
     assert!(!page.contains("short1"));

@@ -8,6 +8,7 @@ use convene::store::events::{EventQuery, Ordering};
 use convene_sim::{EventPatch, EventSpec, Provider};
 use serde_json::Value;
 
+use crate::calendar_support::CALENDAR_EVENT_KEYS;
 use crate::helpers::{spawn_app, TestApp};
 use crate::sync_fixtures::*;
 
@@ -369,22 +370,7 @@ async fn one_event_with_raw_exactly_as_the_provider_sent_it() {
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
-    for key in [
-        "id",
-        "calendar_id",
-        "platform",
-        "platform_id",
-        "ical_uid",
-        "start_time",
-        "end_time",
-        "meeting_platform",
-        "meeting_url",
-        "is_deleted",
-        "raw",
-        "bots",
-        "created_at",
-        "updated_at",
-    ] {
+    for key in CALENDAR_EVENT_KEYS {
         assert!(body.get(key).is_some(), "missing {key}");
     }
     assert_eq!(body["platform"], "google_calendar");

@@ -746,6 +746,29 @@ async fn user_level_conflict_is_per_zoom_user() {
     assert_eq!(list_ids(&app, &format!("?user_id={carol}")).await.len(), 2);
 }
 
+/// Mints a code for each user and posts both at once: exactly one may win (201); the
+/// loser's 400 body is returned.
+async fn race_two_codes(app: &TestApp, zapp: &ZoomApp, user_a: &str, user_b: &str) -> Value {
+    let (ca, cb) = (
+        mint_code(app, zapp, user_a).await,
+        mint_code(app, zapp, user_b).await,
+    );
+    let (r1, r2) = tokio::join!(
+        post_credential(app, zapp, &ca, REDIRECT),
+        post_credential(app, zapp, &cb, REDIRECT)
+    );
+    let (s1, b1) = json_of(r1).await;
+    let (s2, b2) = json_of(r2).await;
+    let mut statuses = [s1, s2];
+    statuses.sort();
+    assert_eq!(statuses, [201, 400], "{b1} {b2}");
+    if s1 == 400 {
+        b1
+    } else {
+        b2
+    }
+}
+
 #[tokio::test]
 async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
     let app = spawn_app().await;
@@ -761,20 +784,7 @@ async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
             .sim
             .create_zoom_user(Some(&acct), &format!("b{round}@acme.test"))
             .await;
-        let (ca, cb) = (
-            mint_code(&app, &account_level, &a).await,
-            mint_code(&app, &account_level, &b).await,
-        );
-        let (r1, r2) = tokio::join!(
-            post_credential(&app, &account_level, &ca, REDIRECT),
-            post_credential(&app, &account_level, &cb, REDIRECT)
-        );
-        let (s1, b1) = json_of(r1).await;
-        let (s2, b2) = json_of(r2).await;
-        let mut statuses = [s1, s2];
-        statuses.sort();
-        assert_eq!(statuses, [201, 400], "{b1} {b2}");
-        let loser = if s1 == 400 { &b1 } else { &b2 };
+        let loser = race_two_codes(&app, &account_level, &a, &b).await;
         assert_eq!(loser["conflicting_zoom_account_id"], acct.as_str());
         assert_eq!(
             list_ids(&app, &format!("?account_id={acct}")).await.len(),
@@ -786,22 +796,9 @@ async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
             .sim
             .create_zoom_user(None, &format!("u{round}@globex.test"))
             .await;
-        let (c1, c2) = (
-            mint_code(&app, &user_level, &u).await,
-            mint_code(&app, &user_level, &u).await,
-        );
-        let (r1, r2) = tokio::join!(
-            post_credential(&app, &user_level, &c1, REDIRECT),
-            post_credential(&app, &user_level, &c2, REDIRECT)
-        );
-        let (s1, b1) = json_of(r1).await;
-        let (s2, b2) = json_of(r2).await;
-        let mut statuses = [s1, s2];
-        statuses.sort();
-        assert_eq!(statuses, [201, 400], "{b1} {b2}");
         // Zoom keeps only the newest authorization of a user, so the loser either meets the
         // conflict rule or finds its tokens already revoked by the other exchange.
-        let loser = if s1 == 400 { &b1 } else { &b2 };
+        let loser = race_two_codes(&app, &user_level, &u, &u).await;
         assert!(
             loser["conflicting_zoom_user_id"] == u.as_str()
                 || loser["detail"]
