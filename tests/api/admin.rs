@@ -36,6 +36,11 @@ fn location(res: &Response) -> String {
         .unwrap_or_default()
 }
 
+/// GETs a path with the given client (its cookies, no redirects followed).
+async fn get_page(client: &Client, app: &TestApp, path: &str) -> Response {
+    client.get(app.url(path)).send().await.unwrap()
+}
+
 async fn text(client: &Client, url: String) -> (u16, String) {
     let res = client.get(url).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
@@ -95,6 +100,39 @@ pub async fn logged_in(app: &TestApp) -> Client {
 }
 
 /// The CSRF token of the logged-in session, read from a page.
+/// The platform OAuth client as stored, read straight from the store.
+async fn platform_client(
+    app: &TestApp,
+    platform: &'static str,
+) -> Option<convene::store::settings::PlatformClient> {
+    app.state
+        .store
+        .read(move |c| convene::store::settings::get_platform_client(c, platform))
+        .await
+        .unwrap()
+}
+
+/// Submits the platform form of the admin page.
+async fn save_platform(
+    app: &TestApp,
+    client: &Client,
+    platform: &str,
+    csrf: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Response {
+    client
+        .post(app.url(&format!("/admin/platforms/{platform}/")))
+        .form(&[
+            ("csrf_token", csrf),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn csrf(app: &TestApp, client: &Client) -> String {
     let (status, page) = text(client, app.url("/admin/")).await;
     assert_eq!(status, 200);
@@ -181,11 +219,7 @@ async fn login_and_logout() {
     set_up(&app, &client).await;
 
     // Pages need a login and come back to where the admin was going.
-    let res = client
-        .get(app.url("/admin/platforms/"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/admin/platforms/").await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/admin/login/?next=%2Fadmin%2Fplatforms%2F");
 
@@ -196,7 +230,7 @@ async fn login_and_logout() {
         .get("set-cookie")
         .is_none_or(|c| !c.to_str().unwrap().starts_with("convene_admin=")));
     assert!(res.text().await.unwrap().contains("not right"));
-    let res = client.get(app.url("/admin/")).send().await.unwrap();
+    let res = get_page(&client, &app, "/admin/").await;
     assert_eq!(res.status(), 303);
 
     let res = try_login(&app, &client, PASSWORD).await;
@@ -242,7 +276,7 @@ async fn login_and_logout() {
     assert_eq!(status, 200);
     assert!(page.contains("Log out"));
     // Logged in, the login page sends the admin on.
-    let res = client.get(app.url("/admin/login/")).send().await.unwrap();
+    let res = get_page(&client, &app, "/admin/login/").await;
     assert_eq!(res.status(), 303);
 
     let token = input_value(&page, "csrf_token");
@@ -254,7 +288,7 @@ async fn login_and_logout() {
         .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/admin/login/");
-    let res = client.get(app.url("/admin/")).send().await.unwrap();
+    let res = get_page(&client, &app, "/admin/").await;
     assert_eq!(res.status(), 303);
 
     // The old cookie is dead on the server too, not only removed from the jar.
@@ -274,7 +308,7 @@ async fn sessions_expire_after_twelve_hours() {
     app.state.clock.advance(Duration::from_secs(11 * 3600));
     assert_eq!(text(&client, app.url("/admin/")).await.0, 200);
     app.state.clock.advance(Duration::from_secs(3600 + 60));
-    let res = client.get(app.url("/admin/")).send().await.unwrap();
+    let res = get_page(&client, &app, "/admin/").await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/admin/login/"));
 }
@@ -290,11 +324,7 @@ async fn session_cookie_is_secure_behind_https() {
     set_up(&app, &client).await;
     // The pre-session cookie is Secure as well; read it from a fresh browser's first visit
     // and send it back by hand, as through a TLS proxy.
-    let res = new_client()
-        .get(app.url("/admin/login/"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&new_client(), &app, "/admin/login/").await;
     let pre = res
         .headers()
         .get_all("set-cookie")
@@ -403,13 +433,7 @@ async fn forms_without_the_csrf_token_are_refused() {
         .await
         .unwrap()
         .is_empty());
-    assert!(app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(platform_client(&app, "google").await.is_none());
     assert_eq!(text(&client, app.url("/admin/")).await.0, 200);
 
     // The login form has its own token: a bare POST is refused even with the right password.
@@ -453,15 +477,7 @@ async fn login_attempts_are_rate_limited() {
     assert_eq!(res.status(), 429);
     let body = res.text().await.unwrap();
     assert!(body.contains("Too many failed login attempts"), "{body}");
-    assert_eq!(
-        client
-            .get(app.url("/admin/"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
+    assert_eq!(get_page(&client, &app, "/admin/").await.status(), 303);
 
     // Another client address (as told by a local reverse proxy) is not locked out.
     let other = new_client();
@@ -502,16 +518,7 @@ async fn platform_secrets_are_never_shown_again() {
 
     let csrf = input_value(&page, "csrf_token");
     let secret = "GOCSPX-very-secret-value-WXYZ";
-    let res = client
-        .post(app.url("/admin/platforms/google/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "1234.apps.example"),
-            ("client_secret", secret),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = save_platform(&app, &client, "google", &csrf, "1234.apps.example", secret).await;
     assert_eq!(res.status(), 303);
     assert!(!format!("{:?}", res.headers()).contains(secret));
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
@@ -522,13 +529,7 @@ async fn platform_secrets_are_never_shown_again() {
     assert!(!page.contains("very-secret"));
 
     // Stored sealed, and usable by the server.
-    let stored = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = platform_client(&app, "google").await.unwrap();
     assert!(!stored.client_secret_enc.contains(secret));
     assert_eq!(
         app.state.keys.decrypt(&stored.client_secret_enc).unwrap(),
@@ -536,23 +537,8 @@ async fn platform_secrets_are_never_shown_again() {
     );
 
     // A blank secret keeps the saved one; a new client id is taken.
-    client
-        .post(app.url("/admin/platforms/google/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "5678.apps.example"),
-            ("client_secret", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let stored = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "google"))
-        .await
-        .unwrap()
-        .unwrap();
+    save_platform(&app, &client, "google", &csrf, "5678.apps.example", "").await;
+    let stored = platform_client(&app, "google").await.unwrap();
     assert_eq!(stored.client_id, "5678.apps.example");
     assert_eq!(
         app.state.keys.decrypt(&stored.client_secret_enc).unwrap(),
@@ -560,37 +546,14 @@ async fn platform_secrets_are_never_shown_again() {
     );
 
     // A blank secret with nothing saved is an error; so is a pasted value with spaces.
-    client
-        .post(app.url("/admin/platforms/microsoft/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "ms-app"),
-            ("client_secret", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    save_platform(&app, &client, "microsoft", &csrf, "ms-app", "").await;
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
     assert!(page.contains("Enter the client secret too"));
-    let ms = app
-        .state
-        .store
-        .read(|c| convene::store::settings::get_platform_client(c, "microsoft"))
-        .await
-        .unwrap();
+    let ms = platform_client(&app, "microsoft").await;
     assert!(ms.is_none());
 
     // Zoom is a platform too; short secrets show only "set".
-    client
-        .post(app.url("/admin/platforms/zoom/"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("client_id", "zoomid"),
-            ("client_secret", "short1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    save_platform(&app, &client, "zoom", &csrf, "zoomid", "short1").await;
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
     assert!(page.contains("zoomid"));
     assert!(!page.contains("short1"));
@@ -699,11 +662,7 @@ async fn webhook_secret_is_revealed_only_on_request() {
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains(&secret));
     // GET does not reveal it.
-    let res = client
-        .get(app.url("/admin/api-keys/webhook-secret/"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/admin/api-keys/webhook-secret/").await;
     assert_eq!(res.status(), 405);
 }
 
@@ -798,7 +757,7 @@ async fn pages_carry_security_headers_and_every_nav_link_works() {
     }
     for path in &paths {
         // The login page answers 303 when logged in; check it logged out below.
-        let res = client.get(app.url(path)).send().await.unwrap();
+        let res = get_page(&client, &app, path).await;
         if path != "/admin/login/" {
             assert_eq!(res.status(), 200, "{path}");
         }
@@ -811,11 +770,7 @@ async fn pages_carry_security_headers_and_every_nav_link_works() {
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["referrer-policy"], "no-referrer");
     }
-    let res = new_client()
-        .get(app.url("/admin/login/"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&new_client(), &app, "/admin/login/").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-frame-options"], "DENY");
     assert!(res.headers()["content-type"]
@@ -824,11 +779,7 @@ async fn pages_carry_security_headers_and_every_nav_link_works() {
         .starts_with("text/html"));
 
     // Unknown admin paths get an HTML 404 page.
-    let res = client
-        .get(app.url("/admin/nothing-here/"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/admin/nothing-here/").await;
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("does not exist"));
 }
@@ -916,7 +867,7 @@ async fn static_assets_are_cached_by_version() {
     let css_url = convene::admin::asset_url("admin.css");
     assert!(css_url.starts_with("/static/admin.css?v="), "{css_url}");
     let client = new_client();
-    let res = client.get(app.url(&css_url)).send().await.unwrap();
+    let res = get_page(&client, &app, &css_url).await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -930,11 +881,7 @@ async fn static_assets_are_cached_by_version() {
     assert!(res.text().await.unwrap().contains("--accent"));
 
     // Without the current version: revalidate, and a matching ETag gets a 304.
-    let res = client
-        .get(app.url("/static/admin.css"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/static/admin.css").await;
     assert_eq!(res.headers()["cache-control"], "no-cache");
     let res = client
         .get(app.url("/static/admin.css"))
@@ -943,33 +890,17 @@ async fn static_assets_are_cached_by_version() {
         .await
         .unwrap();
     assert_eq!(res.status(), 304);
-    let res = client
-        .get(app.url("/static/admin.css?v=stale"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/static/admin.css?v=stale").await;
     assert_eq!(res.headers()["cache-control"], "no-cache");
 
-    let js = client
-        .get(app.url(&convene::admin::asset_url("admin.js")))
-        .send()
-        .await
-        .unwrap();
+    let js = get_page(&client, &app, &convene::admin::asset_url("admin.js")).await;
     assert!(js.headers()["content-type"]
         .to_str()
         .unwrap()
         .contains("javascript"));
-    let res = client
-        .get(app.url("/static/nope.css"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/static/nope.css").await;
     assert_eq!(res.status(), 404);
-    let res = client
-        .get(app.url("/static/../Cargo.toml"))
-        .send()
-        .await
-        .unwrap();
+    let res = get_page(&client, &app, "/static/../Cargo.toml").await;
     assert_eq!(res.status(), 404);
 
     // Pages link the versioned URLs.

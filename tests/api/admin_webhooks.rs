@@ -77,6 +77,11 @@ pub async fn post_form(
     client.post(app.url(path)).form(form).send().await.unwrap()
 }
 
+/// POSTs a button's form: the CSRF token and nothing else.
+pub async fn post_button(app: &TestApp, client: &Client, path: &str, token: &str) -> Response {
+    post_form(app, client, path, &[("csrf_token", token)]).await
+}
+
 pub fn location(res: &Response) -> String {
     res.headers()
         .get("location")
@@ -311,13 +316,7 @@ async fn endpoints_are_listed_created_edited_and_deleted_with_secrets_shown_only
     assert!(html.contains("Not saved."));
 
     // Reveal: a POST whose answer shows the current secret; GET is not allowed.
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{path}secret/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{path}secret/"), &token).await;
     assert_eq!(res.status(), 200);
     let html = unescape(&res.text().await.unwrap());
     assert_eq!(secret_in(&html).as_deref(), Some(secret.as_str()));
@@ -329,13 +328,7 @@ async fn endpoints_are_listed_created_edited_and_deleted_with_secrets_shown_only
     assert_eq!(res.status(), 405);
 
     // Rotate: a new secret, shown once; both old and new sign for now.
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{path}rotate-secret/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{path}rotate-secret/"), &token).await;
     assert_eq!(res.status(), 200);
     let html = unescape(&res.text().await.unwrap());
     let rotated = secret_in(&html).expect("the new secret is shown");
@@ -359,13 +352,7 @@ async fn endpoints_are_listed_created_edited_and_deleted_with_secrets_shown_only
     assert_ne!(m1, m2);
 
     // Delete: gone from the API and the list.
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{path}delete/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{path}delete/"), &token).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/admin/webhooks/");
     assert_eq!(api_endpoint(&app, &id).await.0, 404);
@@ -374,13 +361,7 @@ async fn endpoints_are_listed_created_edited_and_deleted_with_secrets_shown_only
     assert!(list.contains("The endpoint is deleted"));
     assert!(list.contains(&rx.url("/api-made")));
     assert_eq!(page(&app, &client, &path).await.0, 404);
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{path}delete/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{path}delete/"), &token).await;
     assert_eq!(res.status(), 404);
 }
 
@@ -533,13 +514,7 @@ async fn the_delivery_log_filters_pages_shows_attempts_and_replays_the_same_mess
 
     // Replay: the same webhook-id arrives again, signed; the log gains an attempt.
     let token = csrf(&app, &client).await;
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{link}replay/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{link}replay/"), &token).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), link);
     assert_eq!(deliver(&app).await, 1);
@@ -555,21 +530,15 @@ async fn the_delivery_log_filters_pages_shows_attempts_and_replays_the_same_mess
     // A delivered message can be replayed too.
     let (_, html) = page(&app, &client, &path).await;
     let link = delivery_link(&html, &cal[0]);
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{link}replay/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{link}replay/"), &token).await;
     assert_eq!(res.status(), 303);
     assert_eq!(deliver(&app).await, 1);
     assert_eq!(rx.drain()[0].id(), cal[0]);
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         "/admin/webhooks/deliveries/999999/replay/",
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 404);
@@ -653,13 +622,7 @@ async fn the_all_deliveries_log_includes_calendars_own_webhook_urls() {
     assert!(one.contains(&rx.url("/calendar-own")));
     assert!(one.contains("All deliveries"));
     let token = csrf(&app, &client).await;
-    let res = post_form(
-        &app,
-        &client,
-        &format!("{link}replay/"),
-        &[("csrf_token", &token)],
-    )
-    .await;
+    let res = post_button(&app, &client, &format!("{link}replay/"), &token).await;
     assert_eq!(res.status(), 303);
     assert_eq!(deliver(&app).await, 1);
     let got = rx.drain();

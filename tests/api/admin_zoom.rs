@@ -10,7 +10,7 @@ use convene_sim::{AccountId, Provider};
 use serde_json::{json, Value};
 
 use crate::admin::logged_in;
-use crate::admin_webhooks::{csrf, location, page, post_form};
+use crate::admin_webhooks::{csrf, location, page, post_button, post_form};
 use crate::helpers::{spawn_app, TestApp};
 
 const REDIRECT: &str = "https://app.test/oauth-callback/zoom/";
@@ -195,11 +195,11 @@ async fn apps_are_listed_and_created_without_showing_secrets_and_delete_respects
     assert_eq!(apps(&app).await.len(), 2);
 
     // Delete is refused while a credential uses the app, with what to do instead.
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         &format!("/admin/zoom/apps/{id}/delete/"),
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 303);
@@ -212,11 +212,11 @@ async fn apps_are_listed_and_created_without_showing_secrets_and_delete_respects
         200
     );
     // Delete the credential in the admin, then the app goes.
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         &format!("/admin/zoom/credentials/{cred}/delete/"),
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 303);
@@ -226,11 +226,11 @@ async fn apps_are_listed_and_created_without_showing_secrets_and_delete_respects
             .status(),
         404
     );
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         &format!("/admin/zoom/apps/{id}/delete/"),
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 303);
@@ -244,11 +244,11 @@ async fn apps_are_listed_and_created_without_showing_secrets_and_delete_respects
         404
     );
     assert_eq!(apps(&app).await.len(), 1);
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         &format!("/admin/zoom/apps/{id}/delete/"),
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 404);
@@ -470,11 +470,11 @@ async fn every_zoom_form_needs_its_csrf_token() {
     );
     // The same forms with the token work (so the 403s were about the token).
     let token = csrf(&app, &client).await;
-    let res = post_form(
+    let res = post_button(
         &app,
         &client,
         &format!("/admin/zoom/apps/{unused}/delete/"),
-        &[("csrf_token", &token)],
+        &token,
     )
     .await;
     assert_eq!(res.status(), 303);

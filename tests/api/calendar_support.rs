@@ -14,6 +14,24 @@ pub const MS_SECRET: &str = "ms-secret-value";
 /// An operator origin in the redirect allow-list.
 pub const APP_ORIGIN: &str = "https://app.example.com";
 
+/// The fields of a CalendarEvent, as the spec lists them.
+pub const CALENDAR_EVENT_KEYS: &[&str] = &[
+    "id",
+    "calendar_id",
+    "platform",
+    "platform_id",
+    "ical_uid",
+    "start_time",
+    "end_time",
+    "meeting_platform",
+    "meeting_url",
+    "is_deleted",
+    "raw",
+    "bots",
+    "created_at",
+    "updated_at",
+];
+
 /// The app with `APP_ORIGIN` allowed, and both platforms' OAuth clients registered in the
 /// simulator (callback URLs of this server) and saved in Convene.
 pub async fn spawn_calendar_app() -> TestApp {

@@ -546,13 +546,13 @@ async fn provider_errors_map_to_clear_codes() {
     assert_eq!(app.sim.code_exchange_count(Provider::Microsoft).await, 0);
 }
 
-/// A callback URL with a hand-made state.
-fn callback(app: &TestApp, path: &str, state: &Value, code: &str) -> String {
-    let mut url = Url::parse(&app.url(path)).unwrap();
+/// GETs the Microsoft callback as the provider's redirect would, with a hand-made `state`.
+async fn ms_callback(app: &TestApp, state: &Value, code: &str) -> reqwest::Response {
+    let mut url = Url::parse(&app.url("/api/v1/calendar/ms_oauth_callback/")).unwrap();
     url.query_pairs_mut()
         .append_pair("code", code)
         .append_pair("state", &state.to_string());
-    url.to_string()
+    app.client.get(url.to_string()).send().await.unwrap()
 }
 
 #[tokio::test]
@@ -582,17 +582,7 @@ async fn redirect_tricks_are_refused_without_a_redirect() {
                 "ms_oauth_redirect_url": redirect,
                 field: trick,
             });
-            let res = app
-                .client
-                .get(callback(
-                    &app,
-                    "/api/v1/calendar/ms_oauth_callback/",
-                    &state,
-                    "c",
-                ))
-                .send()
-                .await
-                .unwrap();
+            let res = ms_callback(&app, &state, "c").await;
             assert_eq!(res.status(), 400, "{field}={trick:?}");
             assert!(
                 location(&res).is_none(),
@@ -608,17 +598,7 @@ async fn redirect_tricks_are_refused_without_a_redirect() {
         "ms_oauth_redirect_url": redirect,
         "error_url": "HTTPS://App.Example.com/err",
     });
-    let res = app
-        .client
-        .get(callback(
-            &app,
-            "/api/v1/calendar/ms_oauth_callback/",
-            &state,
-            "bad-code",
-        ))
-        .send()
-        .await
-        .unwrap();
+    let res = ms_callback(&app, &state, "bad-code").await;
     assert_eq!(res.status(), 302);
     assert!(location(&res)
         .unwrap()
@@ -655,17 +635,7 @@ async fn bad_states_are_refused() {
         ),
     ];
     for (state, code) in cases {
-        let res = app
-            .client
-            .get(callback(
-                &app,
-                "/api/v1/calendar/ms_oauth_callback/",
-                &state,
-                "c",
-            ))
-            .send()
-            .await
-            .unwrap();
+        let res = ms_callback(&app, &state, "c").await;
         let loc = location(&res).unwrap_or_else(|| panic!("{state}: no redirect"));
         assert_eq!(param(&loc, "error").as_deref(), Some(code), "{state}");
     }

@@ -18,6 +18,29 @@ async fn create(app: &TestApp, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// A Google grant with only the events scope: no userinfo, no calendar metadata.
+const GOOGLE_EVENTS_ONLY: &[&str] = &["https://www.googleapis.com/auth/calendar.events.readonly"];
+
+/// Creates a Google calendar from a refresh token with the right client credentials.
+async fn create_google(app: &TestApp, refresh: &str) -> Value {
+    create(
+        app,
+        json!({"platform": "google_calendar", "oauth_client_id": GOOGLE_ID,
+               "oauth_client_secret": GOOGLE_SECRET, "oauth_refresh_token": refresh}),
+    )
+    .await
+}
+
+/// Creates a Microsoft calendar from a refresh token with the right client credentials.
+async fn create_ms(app: &TestApp, refresh: &str) -> Value {
+    create(
+        app,
+        json!({"platform": "microsoft_outlook", "oauth_client_id": MS_ID,
+               "oauth_client_secret": MS_SECRET, "oauth_refresh_token": refresh}),
+    )
+    .await
+}
+
 async fn google_calendar(app: &TestApp, email: &str) -> (AccountId, String, Value) {
     let acct = google_account(app, email).await;
     let refresh = app
@@ -589,12 +612,7 @@ async fn a_create_during_an_outage_connects_later() {
     app.sim
         .inject_fault(Endpoint::MicrosoftToken, Fault::Status500, 1)
         .await;
-    let cal = create(
-        &app,
-        json!({"platform": "microsoft_outlook", "oauth_client_id": MS_ID,
-               "oauth_client_secret": MS_SECRET, "oauth_refresh_token": refresh}),
-    )
-    .await;
+    let cal = create_ms(&app, &refresh).await;
     assert_eq!(cal["status"], "connecting");
     assert_eq!(webhooks(&app, "calendar.update").await.len(), 0);
     let id = cal["id"].as_str().unwrap();
@@ -692,12 +710,7 @@ async fn email_discovery_follows_the_documented_order() {
         )
         .await;
     app.sim.reset_counts().await;
-    let cal = create(
-        &app,
-        json!({"platform": "microsoft_outlook", "oauth_client_id": MS_ID,
-               "oauth_client_secret": MS_SECRET, "oauth_refresh_token": refresh}),
-    )
-    .await;
+    let cal = create_ms(&app, &refresh).await;
     assert_eq!(cal["platform_email"], "mia@contoso.test");
     assert_eq!(app.sim.call_count(Endpoint::MicrosoftCalendar).await, 1);
     assert_eq!(app.sim.call_count(Endpoint::MicrosoftMe).await, 0);
@@ -706,20 +719,10 @@ async fn email_discovery_follows_the_documented_order() {
     let acct = google_account(&app, "gia@acme.test").await;
     let refresh = app
         .sim
-        .mint_refresh_token(
-            Provider::Google,
-            GOOGLE_ID,
-            &acct,
-            &["https://www.googleapis.com/auth/calendar.events.readonly"],
-        )
+        .mint_refresh_token(Provider::Google, GOOGLE_ID, &acct, GOOGLE_EVENTS_ONLY)
         .await;
     app.sim.reset_counts().await;
-    let cal = create(
-        &app,
-        json!({"platform": "google_calendar", "oauth_client_id": GOOGLE_ID,
-               "oauth_client_secret": GOOGLE_SECRET, "oauth_refresh_token": refresh}),
-    )
-    .await;
+    let cal = create_google(&app, &refresh).await;
     assert_eq!(cal["status"], "connected");
     assert_eq!(cal["platform_email"], "gia@acme.test");
     assert_eq!(app.sim.call_count(Endpoint::GoogleUserinfo).await, 0);
@@ -729,22 +732,12 @@ async fn email_discovery_follows_the_documented_order() {
     let acct = google_account(&app, "hal@acme.test").await;
     let refresh = app
         .sim
-        .mint_refresh_token(
-            Provider::Google,
-            GOOGLE_ID,
-            &acct,
-            &["https://www.googleapis.com/auth/calendar.events.readonly"],
-        )
+        .mint_refresh_token(Provider::Google, GOOGLE_ID, &acct, GOOGLE_EVENTS_ONLY)
         .await;
     app.sim
         .inject_fault(Endpoint::GoogleEvents, Fault::Status500, 1)
         .await;
-    let cal = create(
-        &app,
-        json!({"platform": "google_calendar", "oauth_client_id": GOOGLE_ID,
-               "oauth_client_secret": GOOGLE_SECRET, "oauth_refresh_token": refresh}),
-    )
-    .await;
+    let cal = create_google(&app, &refresh).await;
     assert_eq!(cal["status"], "connected");
     assert_eq!(cal["platform_email"], Value::Null);
 }

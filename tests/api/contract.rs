@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use convene_sim::Provider;
+use reqwest::Method as M;
 use serde_json::{json, Value};
 
 use crate::calendar_support::*;
@@ -59,7 +60,7 @@ fn is_utc_z(v: &Value) -> bool {
 
 async fn send(
     app: &TestApp,
-    method: reqwest::Method,
+    method: M,
     path: &str,
     body: Option<&Value>,
 ) -> (u16, reqwest::header::HeaderMap, String) {
@@ -98,7 +99,6 @@ fn is_drf_400(v: &Value) -> bool {
 async fn conventions_auth_slashes_errors_and_request_ids() {
     let app = spawn_app().await;
     let mut a = Audit::default();
-    use reqwest::Method as M;
 
     // Auth: missing, wrong scheme, wrong key → 401 {"detail"}.
     for header in [
@@ -261,13 +261,7 @@ async fn pagination_and_query_parameters() {
             .await;
         assert_eq!(res.status(), 201);
     }
-    let (s, _, body) = send(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/webhook-endpoints/",
-        None,
-    )
-    .await;
+    let (s, _, body) = send(&app, M::GET, "/api/v1/webhook-endpoints/", None).await;
     let page = parse(&body);
     a.eq(s, 200, "list");
     a.eq(
@@ -317,18 +311,12 @@ async fn pagination_and_query_parameters() {
         "previous leads back to the first page",
     );
     // The query survives the slash-less form of a path.
-    let (s, _, _) = send(
-        &app,
-        reqwest::Method::GET,
-        "/api/v2/calendars?platform=myspace",
-        None,
-    )
-    .await;
+    let (s, _, _) = send(&app, M::GET, "/api/v2/calendars?platform=myspace", None).await;
     a.eq(s, 400, "query kept without the slash");
 
     let (_, _, body) = send(
         &app,
-        reqwest::Method::GET,
+        M::GET,
         "/api/v1/webhook-endpoints/?page_size=1000",
         None,
     )
@@ -363,7 +351,7 @@ async fn pagination_and_query_parameters() {
         "/api/v2/zoom-oauth-apps/?page_size=-1",
         "/api/v1/calendar/users/?page_size=0",
     ] {
-        let (s, _, body) = send(&app, reqwest::Method::GET, path, None).await;
+        let (s, _, body) = send(&app, M::GET, path, None).await;
         a.eq(s, 400, path);
         a.check(is_drf_400(&parse(&body)), format!("{path} body {body}"));
     }
@@ -380,7 +368,7 @@ async fn pagination_and_query_parameters() {
         "/api/v2/zoom-oauth-credentials/?status=healthy&x=y",
         "/api/v2/zoom-oauth-credentials/?status=unhealthy",
     ] {
-        let (s, _, body) = send(&app, reqwest::Method::GET, path, None).await;
+        let (s, _, body) = send(&app, M::GET, path, None).await;
         a.eq(s, 200, &format!("{path} {body}"));
     }
     a.done();
@@ -423,7 +411,7 @@ async fn webhook_endpoint_and_secret_shapes() {
     let id = ep["id"].as_str().unwrap();
     let (_, _, body) = send(
         &app,
-        reqwest::Method::GET,
+        M::GET,
         &format!("/api/v1/webhook-endpoints/{id}/"),
         None,
     )
@@ -442,7 +430,7 @@ async fn webhook_endpoint_and_secret_shapes() {
     );
     let (s, _, body) = send(
         &app,
-        reqwest::Method::PATCH,
+        M::PATCH,
         &format!("/api/v1/webhook-endpoints/{id}/"),
         Some(&json!({"enabled": false, "event_types": ["calendar.update"]})),
     )
@@ -454,7 +442,7 @@ async fn webhook_endpoint_and_secret_shapes() {
     );
     let (_, _, body) = send(
         &app,
-        reqwest::Method::GET,
+        M::GET,
         &format!("/api/v1/webhook-endpoints/{id}/secret/"),
         None,
     )
@@ -462,14 +450,14 @@ async fn webhook_endpoint_and_secret_shapes() {
     a.eq(keys(&parse(&body)), set(&["secret"]), "secret keys");
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         &format!("/api/v1/webhook-endpoints/{id}/rotate-secret/"),
         None,
     )
     .await;
     a.eq(s, 200, "rotate 200");
     a.eq(keys(&parse(&body)), set(&["secret"]), "rotate keys");
-    let (_, _, body) = send(&app, reqwest::Method::GET, "/api/v1/webhook-secret/", None).await;
+    let (_, _, body) = send(&app, M::GET, "/api/v1/webhook-secret/", None).await;
     a.eq(
         keys(&parse(&body)),
         set(&["secret"]),
@@ -477,7 +465,7 @@ async fn webhook_endpoint_and_secret_shapes() {
     );
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v1/webhook-endpoints/",
         Some(&json!({})),
     )
@@ -489,7 +477,7 @@ async fn webhook_endpoint_and_secret_shapes() {
     );
     let (s, _, body) = send(
         &app,
-        reqwest::Method::DELETE,
+        M::DELETE,
         &format!("/api/v1/webhook-endpoints/{id}/"),
         None,
     )
@@ -506,7 +494,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
 
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v1/calendar/authenticate/",
         Some(&json!({})),
     )
@@ -518,7 +506,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
     );
     let (_, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v1/calendar/authenticate/",
         Some(&json!({"user_id": "contract-user"})),
     )
@@ -526,7 +514,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
     a.eq(keys(&parse(&body)), set(&["token"]), "authenticate keys");
     let (_, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v1/calendar/oauth_url/",
         Some(&json!({"platform": "google", "user_id": "contract-user"})),
     )
@@ -535,7 +523,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
     let token = calendar_token(&app, "contract-user").await;
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v1/calendar/oauth_url/",
         Some(&json!({"platform": "myspace", "user_id": "contract-user"})),
     )
@@ -642,12 +630,12 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         }
     }
 
-    let user_req = |m: reqwest::Method, path: &str| {
+    let user_req = |m: M, path: &str| {
         app.client
             .request(m, app.url(path))
             .header("x-recallcalendarauthtoken", &token)
     };
-    let user: Value = user_req(reqwest::Method::GET, "/api/v1/calendar/user/")
+    let user: Value = user_req(M::GET, "/api/v1/calendar/user/")
         .send()
         .await
         .unwrap()
@@ -672,7 +660,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
                "bot_name": "Meeting Notetaker"}),
         "default preferences",
     );
-    for m in [reqwest::Method::PUT, reqwest::Method::PATCH] {
+    for m in [M::PUT, M::PATCH] {
         let res = user_req(m.clone(), "/api/v1/calendar/user/")
             .json(&json!({"preferences": {"record_external": true}}))
             .send()
@@ -711,7 +699,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
     )
     .await;
     a.eq(res.status().as_u16(), 302, "callback 302");
-    let user: Value = user_req(reqwest::Method::GET, "/api/v1/calendar/user/")
+    let user: Value = user_req(M::GET, "/api/v1/calendar/user/")
         .send()
         .await
         .unwrap()
@@ -736,14 +724,14 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         "connection email",
     );
 
-    let res = user_req(reqwest::Method::GET, "/api/v1/calendar/meetings")
+    let res = user_req(M::GET, "/api/v1/calendar/meetings")
         .send()
         .await
         .unwrap();
     a.eq(res.status().as_u16(), 200, "meetings without slash");
     let meetings: Value = res.json().await.unwrap();
     a.check(meetings.is_array(), "meetings is a plain array");
-    let cal_id = user_req(reqwest::Method::GET, "/api/v1/calendar/user/")
+    let cal_id = user_req(M::GET, "/api/v1/calendar/user/")
         .send()
         .await
         .unwrap();
@@ -763,7 +751,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
     for id in &ids {
         convene::sync::sync_calendar(&app.state, id).await.unwrap();
     }
-    let meetings: Value = user_req(reqwest::Method::GET, "/api/v1/calendar/meetings/")
+    let meetings: Value = user_req(M::GET, "/api/v1/calendar/meetings/")
         .send()
         .await
         .unwrap()
@@ -815,14 +803,11 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         );
     }
     let mid = m["id"].as_str().unwrap_or_default().to_string();
-    let res = user_req(
-        reqwest::Method::PUT,
-        &format!("/api/v1/calendar/meetings/{mid}/"),
-    )
-    .json(&json!({"override_should_record": true}))
-    .send()
-    .await
-    .unwrap();
+    let res = user_req(M::PUT, &format!("/api/v1/calendar/meetings/{mid}/"))
+        .json(&json!({"override_should_record": true}))
+        .send()
+        .await
+        .unwrap();
     a.eq(res.status().as_u16(), 200, "meeting PUT");
     let m: Value = res.json().await.unwrap();
     a.eq(
@@ -839,15 +824,12 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         );
     }
 
-    let res = user_req(
-        reqwest::Method::GET,
-        "/api/v1/calendar/meetings/?start_time_after=soon",
-    )
-    .send()
-    .await
-    .unwrap();
+    let res = user_req(M::GET, "/api/v1/calendar/meetings/?start_time_after=soon")
+        .send()
+        .await
+        .unwrap();
     a.eq(res.status().as_u16(), 400, "bad start_time_after");
-    let res = user_req(reqwest::Method::POST, "/api/v1/calendar/meetings/refresh/")
+    let res = user_req(M::POST, "/api/v1/calendar/meetings/refresh/")
         .send()
         .await
         .unwrap();
@@ -857,7 +839,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         "refresh returns an array",
     );
 
-    let res = user_req(reqwest::Method::POST, "/api/v1/calendar/user/disconnect/")
+    let res = user_req(M::POST, "/api/v1/calendar/user/disconnect/")
         .json(&json!({"platform": "google"}))
         .send()
         .await
@@ -885,7 +867,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         "401 detail",
     );
 
-    let (s, _, body) = send(&app, reqwest::Method::GET, "/api/v1/calendar/users/", None).await;
+    let (s, _, body) = send(&app, M::GET, "/api/v1/calendar/users/", None).await;
     a.eq(s, 200, "users list");
     let page = parse(&body);
     a.eq(
@@ -899,7 +881,7 @@ async fn calendar_v1_shapes_and_authorize_urls() {
         "users results are CalendarUsers",
     );
 
-    let res = user_req(reqwest::Method::DELETE, "/api/v1/calendar/user/")
+    let res = user_req(M::DELETE, "/api/v1/calendar/user/")
         .send()
         .await
         .unwrap();
@@ -928,7 +910,7 @@ async fn calendar_v2_and_event_shapes() {
 
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v2/calendars/",
         Some(&json!({"platform": "google_calendar"})),
     )
@@ -942,7 +924,7 @@ async fn calendar_v2_and_event_shapes() {
 
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v2/calendars/",
         Some(
             &json!({"platform": "google_calendar", "oauth_client_id": GOOGLE_ID,
@@ -994,7 +976,7 @@ async fn calendar_v2_and_event_shapes() {
     }
     let id = cal["id"].as_str().unwrap().to_string();
 
-    let (s, _, body) = send(&app, reqwest::Method::GET, "/api/v2/calendars/", None).await;
+    let (s, _, body) = send(&app, M::GET, "/api/v2/calendars/", None).await;
     a.eq(s, 200, "calendar list");
     a.eq(
         keys(&parse(&body)["results"][0]),
@@ -1004,7 +986,7 @@ async fn calendar_v2_and_event_shapes() {
 
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         &format!("/api/v2/calendars/{id}/access-token/"),
         None,
     )
@@ -1018,7 +1000,7 @@ async fn calendar_v2_and_event_shapes() {
     convene::sync::sync_calendar(&app.state, &id).await.unwrap();
     let (s, _, body) = send(
         &app,
-        reqwest::Method::GET,
+        M::GET,
         &format!("/api/v2/calendar-events/?calendar_id={id}"),
         None,
     )
@@ -1031,26 +1013,7 @@ async fn calendar_v2_and_event_shapes() {
         "events page",
     );
     let ev = page["results"][0].clone();
-    a.eq(
-        keys(&ev),
-        set(&[
-            "id",
-            "calendar_id",
-            "platform",
-            "platform_id",
-            "ical_uid",
-            "start_time",
-            "end_time",
-            "meeting_platform",
-            "meeting_url",
-            "is_deleted",
-            "raw",
-            "bots",
-            "created_at",
-            "updated_at",
-        ]),
-        "CalendarEvent keys",
-    );
+    a.eq(keys(&ev), set(CALENDAR_EVENT_KEYS), "CalendarEvent keys");
     a.eq(
         ev["meeting_platform"].clone(),
         json!("google_meet"),
@@ -1060,7 +1023,7 @@ async fn calendar_v2_and_event_shapes() {
     let ev_id = ev["id"].as_str().unwrap_or_default().to_string();
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         &format!("/api/v2/calendar-events/{ev_id}/bot/"),
         Some(&json!({"deduplication_key": "audit-key", "bot_config": {"bot_name": "B"}})),
     )
@@ -1075,7 +1038,7 @@ async fn calendar_v2_and_event_shapes() {
     );
     let (s, _, body) = send(
         &app,
-        reqwest::Method::DELETE,
+        M::DELETE,
         &format!("/api/v2/calendar-events/{ev_id}/bot/"),
         None,
     )
@@ -1093,7 +1056,7 @@ async fn calendar_v2_and_event_shapes() {
         .await;
     let (s, _, body) = send(
         &app,
-        reqwest::Method::PATCH,
+        M::PATCH,
         &format!("/api/v2/calendars/{id}/"),
         Some(&json!({"oauth_refresh_token": "revoked-or-unknown"})),
     )
@@ -1101,7 +1064,7 @@ async fn calendar_v2_and_event_shapes() {
     a.eq(s, 200, &format!("patch {body}"));
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         &format!("/api/v2/calendars/{id}/access-token/"),
         None,
     )
@@ -1138,13 +1101,7 @@ async fn calendar_v2_and_event_shapes() {
         );
     }
 
-    let (s, _, body) = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/v2/calendars/{id}"),
-        None,
-    )
-    .await;
+    let (s, _, body) = send(&app, M::DELETE, &format!("/api/v2/calendars/{id}"), None).await;
     a.eq(s, 204, "calendar delete without slash");
     a.eq(body, String::new(), "204 empty");
     a.done();
@@ -1156,7 +1113,7 @@ async fn zoom_app_shapes() {
     let mut a = Audit::default();
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v2/zoom-oauth-apps/",
         Some(&json!({"kind": "user_level", "client_id": "zc", "client_secret": "zs"})),
     )
@@ -1171,7 +1128,7 @@ async fn zoom_app_shapes() {
     a.check(is_utc_z(&zapp["created_at"]), "zoom app created_at Z");
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v2/zoom-oauth-apps/",
         Some(&json!({"kind": "galaxy_level", "client_id": "zc", "client_secret": "zs"})),
     )
@@ -1181,7 +1138,7 @@ async fn zoom_app_shapes() {
         parse(&body)["kind"].is_array(),
         format!("kind field error {body}"),
     );
-    let (s, _, body) = send(&app, reqwest::Method::GET, "/api/v2/zoom-oauth-apps/", None).await;
+    let (s, _, body) = send(&app, M::GET, "/api/v2/zoom-oauth-apps/", None).await;
     a.eq(s, 200, "zoom app list");
     a.eq(
         keys(&parse(&body)),
@@ -1190,7 +1147,7 @@ async fn zoom_app_shapes() {
     );
     let (s, _, body) = send(
         &app,
-        reqwest::Method::POST,
+        M::POST,
         "/api/v2/zoom-oauth-credentials/",
         Some(&json!({"oauth_app": zapp["id"], "authorization_code": {"code": "nope", "redirect_uri": "https://x.test/cb/"}})),
     )
@@ -1203,7 +1160,7 @@ async fn zoom_app_shapes() {
     let id = zapp["id"].as_str().unwrap();
     let (s, _, body) = send(
         &app,
-        reqwest::Method::DELETE,
+        M::DELETE,
         &format!("/api/v2/zoom-oauth-apps/{id}/"),
         None,
     )

@@ -5,14 +5,32 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, DurationRound, Utc};
 use convene::store::events::{EventQuery, Ordering};
-use convene_sim::{EventPatch, EventSpec, Provider};
+use convene_sim::{AccountId, EventPatch, EventSpec, Provider};
 use serde_json::Value;
 
+use crate::calendar_support::CALENDAR_EVENT_KEYS;
 use crate::helpers::{spawn_app, TestApp};
 use crate::sync_fixtures::*;
 
 fn base() -> chrono::DateTime<Utc> {
     Utc::now().duration_trunc(Duration::hours(1)).unwrap() + Duration::hours(2)
+}
+
+/// `n` half-hour events named `{prefix}{i}`, one an hour from `start`; their provider ids.
+async fn hourly_events(
+    app: &TestApp,
+    account: &AccountId,
+    prefix: &str,
+    start: chrono::DateTime<Utc>,
+    n: i64,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let s = start + Duration::hours(i);
+        let spec = EventSpec::new(format!("{prefix}{i}"), s, s + Duration::minutes(30));
+        ids.push(app.sim.create_event(account, spec).await);
+    }
+    ids
 }
 
 async fn json(app: &TestApp, path: &str) -> (u16, Value) {
@@ -55,18 +73,7 @@ async fn list_filters_ordering_and_pagination() {
     let g = connect(&app, Provider::Google, "list@acme.test").await;
     let m = connect(&app, Provider::Microsoft, "list@contoso.test").await;
     let t = base();
-    let mut gids = Vec::new();
-    for i in 0..7 {
-        let s = t + Duration::hours(i);
-        gids.push(
-            app.sim
-                .create_event(
-                    &g.account,
-                    EventSpec::new(format!("G{i}"), s, s + Duration::minutes(30)),
-                )
-                .await,
-        );
-    }
+    let gids = hourly_events(&app, &g.account, "G", t, 7).await;
     for i in 0..3 {
         // Same start times as some Google events: ties are broken by id.
         let s = t + Duration::hours(2 * i);
@@ -249,18 +256,7 @@ async fn pagination_stays_correct_while_events_change() {
     let app = spawn_app().await;
     let cal = connect(&app, Provider::Google, "feed@acme.test").await;
     let t = base();
-    let mut ids = Vec::new();
-    for i in 0..6 {
-        let s = t + Duration::hours(i);
-        ids.push(
-            app.sim
-                .create_event(
-                    &cal.account,
-                    EventSpec::new(format!("E{i}"), s, s + Duration::minutes(30)),
-                )
-                .await,
-        );
-    }
+    let ids = hourly_events(&app, &cal.account, "E", t, 6).await;
     sync(&app, &cal).await;
 
     // Change feed (ordering=updated_at): an event edited while a client pages through
@@ -369,22 +365,7 @@ async fn one_event_with_raw_exactly_as_the_provider_sent_it() {
     assert_eq!(res.status(), 200);
     let text = res.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
-    for key in [
-        "id",
-        "calendar_id",
-        "platform",
-        "platform_id",
-        "ical_uid",
-        "start_time",
-        "end_time",
-        "meeting_platform",
-        "meeting_url",
-        "is_deleted",
-        "raw",
-        "bots",
-        "created_at",
-        "updated_at",
-    ] {
+    for key in CALENDAR_EVENT_KEYS {
         assert!(body.get(key).is_some(), "missing {key}");
     }
     assert_eq!(body["platform"], "google_calendar");

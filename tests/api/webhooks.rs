@@ -325,18 +325,22 @@ async fn endpoints_api_creates_lists_updates_and_hides_secrets() {
     assert_eq!(app.get(&path).await.status(), 404);
 }
 
+/// POSTs a raw body with the given content type to the endpoints list.
+async fn post_raw(app: &TestApp, content_type: &str, body: &'static str) -> reqwest::Response {
+    app.client
+        .post(app.url(ENDPOINTS))
+        .header("Authorization", app.auth())
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn json_posts_answer_415_413_and_400_with_detail() {
     let app = spawn_app().await;
-    let res = app
-        .client
-        .post(app.url(ENDPOINTS))
-        .header("Authorization", app.auth())
-        .header("content-type", "text/plain")
-        .body(r#"{"url": "http://127.0.0.1:9/"}"#)
-        .send()
-        .await
-        .unwrap();
+    let res = post_raw(&app, "text/plain", r#"{"url": "http://127.0.0.1:9/"}"#).await;
     assert_eq!(res.status(), 415);
     assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
 
@@ -345,15 +349,12 @@ async fn json_posts_answer_415_413_and_400_with_detail() {
     assert_eq!(res.status(), 413);
     assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
 
-    let res = app
-        .client
-        .post(app.url(ENDPOINTS))
-        .header("Authorization", app.auth())
-        .header("content-type", "application/json")
-        .body(r#"{"url": "http://127.0.0.1:9/","#)
-        .send()
-        .await
-        .unwrap();
+    let res = post_raw(
+        &app,
+        "application/json",
+        r#"{"url": "http://127.0.0.1:9/","#,
+    )
+    .await;
     assert_eq!(res.status(), 400);
     assert!(res.json::<Value>().await.unwrap()["detail"].is_string());
     // Nothing was created by any of them.

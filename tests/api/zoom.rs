@@ -88,6 +88,14 @@ async fn connect(app: &TestApp, zapp: &ZoomApp, user: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// Connects `user` and returns the new credential's id.
+async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
+    connect(app, zapp, user).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn json_of(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
@@ -452,18 +460,9 @@ async fn credentials_list_with_filters() {
     let (carol, acme) = app.sim.create_zoom_user(None, "carol@acme.test").await;
     let (dan, _) = app.sim.create_zoom_user(Some(&acme), "dan@acme.test").await;
     let (erin, globex) = app.sim.create_zoom_user(None, "erin@globex.test").await;
-    let c1 = connect(&app, &zapp, &carol).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let c2 = connect(&app, &zapp, &dan).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let c3 = connect(&app, &other, &erin).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let c1 = connect_id(&app, &zapp, &carol).await;
+    let c2 = connect_id(&app, &zapp, &dan).await;
+    let c3 = connect_id(&app, &other, &erin).await;
 
     assert_eq!(
         list_ids(&app, "").await,
@@ -746,6 +745,29 @@ async fn user_level_conflict_is_per_zoom_user() {
     assert_eq!(list_ids(&app, &format!("?user_id={carol}")).await.len(), 2);
 }
 
+/// Mints a code for each user and posts both at once: exactly one may win (201); the
+/// loser's 400 body is returned.
+async fn race_two_codes(app: &TestApp, zapp: &ZoomApp, user_a: &str, user_b: &str) -> Value {
+    let (ca, cb) = (
+        mint_code(app, zapp, user_a).await,
+        mint_code(app, zapp, user_b).await,
+    );
+    let (r1, r2) = tokio::join!(
+        post_credential(app, zapp, &ca, REDIRECT),
+        post_credential(app, zapp, &cb, REDIRECT)
+    );
+    let (s1, b1) = json_of(r1).await;
+    let (s2, b2) = json_of(r2).await;
+    let mut statuses = [s1, s2];
+    statuses.sort();
+    assert_eq!(statuses, [201, 400], "{b1} {b2}");
+    if s1 == 400 {
+        b1
+    } else {
+        b2
+    }
+}
+
 #[tokio::test]
 async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
     let app = spawn_app().await;
@@ -761,20 +783,7 @@ async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
             .sim
             .create_zoom_user(Some(&acct), &format!("b{round}@acme.test"))
             .await;
-        let (ca, cb) = (
-            mint_code(&app, &account_level, &a).await,
-            mint_code(&app, &account_level, &b).await,
-        );
-        let (r1, r2) = tokio::join!(
-            post_credential(&app, &account_level, &ca, REDIRECT),
-            post_credential(&app, &account_level, &cb, REDIRECT)
-        );
-        let (s1, b1) = json_of(r1).await;
-        let (s2, b2) = json_of(r2).await;
-        let mut statuses = [s1, s2];
-        statuses.sort();
-        assert_eq!(statuses, [201, 400], "{b1} {b2}");
-        let loser = if s1 == 400 { &b1 } else { &b2 };
+        let loser = race_two_codes(&app, &account_level, &a, &b).await;
         assert_eq!(loser["conflicting_zoom_account_id"], acct.as_str());
         assert_eq!(
             list_ids(&app, &format!("?account_id={acct}")).await.len(),
@@ -786,22 +795,9 @@ async fn concurrent_creates_for_one_account_or_user_yield_one_credential() {
             .sim
             .create_zoom_user(None, &format!("u{round}@globex.test"))
             .await;
-        let (c1, c2) = (
-            mint_code(&app, &user_level, &u).await,
-            mint_code(&app, &user_level, &u).await,
-        );
-        let (r1, r2) = tokio::join!(
-            post_credential(&app, &user_level, &c1, REDIRECT),
-            post_credential(&app, &user_level, &c2, REDIRECT)
-        );
-        let (s1, b1) = json_of(r1).await;
-        let (s2, b2) = json_of(r2).await;
-        let mut statuses = [s1, s2];
-        statuses.sort();
-        assert_eq!(statuses, [201, 400], "{b1} {b2}");
         // Zoom keeps only the newest authorization of a user, so the loser either meets the
         // conflict rule or finds its tokens already revoked by the other exchange.
-        let loser = if s1 == 400 { &b1 } else { &b2 };
+        let loser = race_two_codes(&app, &user_level, &u, &u).await;
         assert!(
             loser["conflicting_zoom_user_id"] == u.as_str()
                 || loser["detail"]
@@ -827,10 +823,7 @@ async fn every_refresh_rotates_and_the_newest_refresh_token_is_kept() {
     let app = spawn_app().await;
     let zapp = create_app(&app, "user_level").await;
     let (user, _) = app.sim.create_zoom_user(None, "carol@acme.test").await;
-    let id = connect(&app, &zapp, &user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connect_id(&app, &zapp, &user).await;
 
     let mut tokens = std::collections::HashSet::new();
     let rounds = 25;
@@ -903,10 +896,7 @@ async fn fifty_concurrent_calls_make_one_refresh() {
     let app = spawn_app().await;
     let zapp = create_app(&app, "user_level").await;
     let (user, _) = app.sim.create_zoom_user(None, "carol@acme.test").await;
-    let id = connect(&app, &zapp, &user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connect_id(&app, &zapp, &user).await;
 
     // 56 minutes on, under 5 minutes of the 3599 s token remain.
     app.state.clock.advance(Duration::from_secs(56 * 60));
@@ -927,14 +917,8 @@ async fn a_refused_refresh_token_makes_the_credential_unhealthy_once() {
     let zapp = create_app(&app, "user_level").await;
     let (user, _) = app.sim.create_zoom_user(None, "carol@acme.test").await;
     let (other, _) = app.sim.create_zoom_user(None, "dan@acme.test").await;
-    let id = connect(&app, &zapp, &user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other_id = connect(&app, &zapp, &other).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connect_id(&app, &zapp, &user).await;
+    let other_id = connect_id(&app, &zapp, &other).await;
 
     app.sim.deauthorize(&AccountId(user.clone())).await;
     app.state.clock.advance(Duration::from_secs(3600));
@@ -977,10 +961,7 @@ async fn transient_zoom_errors_are_retried_and_do_not_break_the_credential() {
     let app = spawn_app().await;
     let zapp = create_app(&app, "user_level").await;
     let (user, _) = app.sim.create_zoom_user(None, "carol@acme.test").await;
-    let id = connect(&app, &zapp, &user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = connect_id(&app, &zapp, &user).await;
 
     app.state.clock.advance(Duration::from_secs(3600));
     app.sim
@@ -1054,19 +1035,10 @@ async fn the_sweep_refreshes_credentials_idle_for_a_week() {
     let (old_user, _) = app.sim.create_zoom_user(None, "old@acme.test").await;
     let (new_user, _) = app.sim.create_zoom_user(None, "new@acme.test").await;
     let (gone_user, _) = app.sim.create_zoom_user(None, "gone@acme.test").await;
-    let old = connect(&app, &zapp, &old_user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let gone = connect(&app, &zapp, &gone_user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old = connect_id(&app, &zapp, &old_user).await;
+    let gone = connect_id(&app, &zapp, &gone_user).await;
     app.state.clock.advance(Duration::from_secs(4 * 24 * 3600));
-    let new = connect(&app, &zapp, &new_user).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let new = connect_id(&app, &zapp, &new_user).await;
     app.state.clock.advance(Duration::from_secs(4 * 24 * 3600));
     app.sim.deauthorize(&AccountId(gone_user)).await;
 
@@ -1218,14 +1190,8 @@ async fn app_deauthorized_marks_only_the_matching_credential_when_signed_and_fre
     let zapp = create_app(&app, "user_level").await;
     let (carol, acme) = app.sim.create_zoom_user(None, "carol@acme.test").await;
     let (dan, _) = app.sim.create_zoom_user(Some(&acme), "dan@acme.test").await;
-    let c_carol = connect(&app, &zapp, &carol).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let c_dan = connect(&app, &zapp, &dan).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let c_carol = connect_id(&app, &zapp, &carol).await;
+    let c_dan = connect_id(&app, &zapp, &dan).await;
     let event = deauthorized(&carol, &acme, &zapp.client_id);
 
     // Bad signature, stale and future timestamps: refused, nothing changes.
@@ -1315,14 +1281,8 @@ async fn app_deauthorized_on_an_account_level_app_matches_the_account() {
     let zapp = create_app(&app, "account_level").await;
     let (admin, acme) = app.sim.create_zoom_user(None, "admin@acme.test").await;
     let (other, globex) = app.sim.create_zoom_user(None, "admin@globex.test").await;
-    let c_acme = connect(&app, &zapp, &admin).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let c_globex = connect(&app, &zapp, &other).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let c_acme = connect_id(&app, &zapp, &admin).await;
+    let c_globex = connect_id(&app, &zapp, &other).await;
     // Another admin of the account removes the app: matched by account.
     let event = deauthorized("some-other-admin", &acme, &zapp.client_id);
     let (status, _) = zoom_event(&app, &zapp.id, &event, WEBHOOK_SECRET, now_secs(&app)).await;
