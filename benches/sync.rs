@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use convene::config::Settings;
 use convene::state::{AppState, Clock, KeyedLocks, Wakers};
+use convene::store::calendars::Calendar;
 use convene::store::events::{EventQuery, Ordering};
-use convene::store::sync::{insert_calendar_for_sync, NewCalendar};
+use convene::store::sync::insert_calendar_for_sync;
 use convene_sim::{Endpoint, Provider};
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -85,9 +86,9 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.
-    let rows: Vec<NewCalendar> = generated
+    let rows: Vec<Calendar> = generated
         .iter()
-        .map(|g| NewCalendar {
+        .map(|g| Calendar {
             kind: "v2".into(),
             platform: if g.provider == Provider::Google {
                 "google_calendar"

@@ -222,49 +222,22 @@ pub fn forget_access_token(conn: &Connection, id: &str) -> Result<(), StoreError
     Ok(())
 }
 
-/// A calendar to create, ready for syncing (secrets already sealed).
-#[derive(Debug, Clone, Default)]
-pub struct NewCalendar {
-    /// `v1` (a calendar user's connection) or `v2`.
-    pub kind: String,
-    pub calendar_user_id: Option<String>,
-    /// `google_calendar` | `microsoft_outlook`
-    pub platform: String,
-    pub oauth_client_id: Option<String>,
-    pub oauth_client_secret_enc: Option<String>,
-    pub oauth_refresh_token_enc: Option<String>,
-    pub oauth_email: Option<String>,
-    pub platform_email: Option<String>,
-    pub webhook_url: Option<String>,
-    /// `connecting` | `connected` | `disconnected`
-    pub status: String,
-}
-
-/// Inserts a calendar and returns its id; it is due for its first sync at once.
+/// Inserts `cal` under a new id with both timestamps `now_ms` and returns the id; it is due
+/// for its first sync at once (`next_sync_at` NULL: the sync sweep takes such calendars first).
 pub fn insert_calendar_for_sync(
     tx: &Transaction,
-    cal: &NewCalendar,
+    cal: &super::calendars::Calendar,
     now_ms: i64,
 ) -> Result<String, StoreError> {
     let id = uuid::Uuid::new_v4().to_string();
-    // `next_sync_at` stays NULL: the sync sweep takes such calendars first.
     super::calendars::insert(
         tx,
         &super::calendars::Calendar {
             id: id.clone(),
-            kind: cal.kind.clone(),
-            calendar_user_id: cal.calendar_user_id.clone(),
-            platform: cal.platform.clone(),
-            oauth_client_id: cal.oauth_client_id.clone(),
-            oauth_client_secret_enc: cal.oauth_client_secret_enc.clone(),
-            oauth_refresh_token_enc: cal.oauth_refresh_token_enc.clone(),
-            oauth_email: cal.oauth_email.clone(),
-            platform_email: cal.platform_email.clone(),
-            webhook_url: cal.webhook_url.clone(),
-            status: cal.status.clone(),
             created_at: now_ms,
             updated_at: now_ms,
-            ..Default::default()
+            next_sync_at: None,
+            ..cal.clone()
         },
     )?;
     Ok(id)

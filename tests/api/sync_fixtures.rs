@@ -1,8 +1,9 @@
 //! Shared set-up for the sync, events and meetings tests: connected calendars backed by
 //! simulator accounts, and readers for what a sync stored and announced.
 
+use convene::store::calendars::Calendar;
 use convene::store::events::{EventQuery, StoredEvent};
-use convene::store::sync::{insert_calendar_for_sync, NewCalendar};
+use convene::store::sync::insert_calendar_for_sync;
 use convene::sync::SyncOutcome;
 use convene_sim::{AccountId, Provider};
 
@@ -79,7 +80,7 @@ async fn connect_with(
         .mint_refresh_token(provider, cid, &account, &[])
         .await;
     let v2 = kind == "v2";
-    let cal = NewCalendar {
+    let cal = Calendar {
         kind: kind.into(),
         calendar_user_id: user_id,
         platform: platform(provider).into(),
@@ -90,6 +91,7 @@ async fn connect_with(
         platform_email: Some(email.to_string()),
         webhook_url: webhook_url.map(str::to_string),
         status: "connected".into(),
+        ..Default::default()
     };
     let now = app.state.now_ms();
     let id = app
