@@ -37,10 +37,21 @@ impl FromRequest for ApiKeyAuth {
             }
             let hash = crypto::sha256_hex(key.trim());
             let now = state.now_ms();
+            // A read on the hot path; the write lock only for the once-a-minute use stamp.
             let found = state
                 .store
-                .write(move |tx| store::api_keys::authenticate(tx, &hash, now))
+                .read(move |c| store::api_keys::find_live(c, &hash))
                 .await?;
+            if let Some(key) = found
+                .as_ref()
+                .filter(|k| store::api_keys::needs_touch(k, now))
+            {
+                let id = key.id.clone();
+                state
+                    .store
+                    .write(move |tx| store::api_keys::touch(tx, &id, now))
+                    .await?;
+            }
             found
                 .map(|k| ApiKeyAuth { key_id: k.id })
                 .ok_or_else(invalid)

@@ -50,28 +50,28 @@ pub fn list(conn: &Connection) -> Result<Vec<ApiKey>, StoreError> {
     Ok(rows)
 }
 
-/// Finds a live key by hash and records its use (at most once a minute, to spare writes).
-pub fn authenticate(
-    conn: &Connection,
-    key_hash: &str,
-    now_ms: i64,
-) -> Result<Option<ApiKey>, StoreError> {
-    let key = conn
+/// Finds a live (not revoked) key by hash.
+pub fn find_live(conn: &Connection, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+    Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"),
             [key_hash],
             row,
         )
-        .optional()?;
-    if let Some(k) = &key {
-        if k.last_used_at.is_none_or(|t| now_ms - t > 60_000) {
-            conn.execute(
-                "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-                params![k.id, now_ms],
-            )?;
-        }
-    }
-    Ok(key)
+        .optional()?)
+}
+
+/// Use is recorded at most once a minute, so most requests need no write at all.
+pub fn needs_touch(key: &ApiKey, now_ms: i64) -> bool {
+    key.last_used_at.is_none_or(|t| now_ms - t > 60_000)
+}
+
+pub fn touch(conn: &Connection, id: &str, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now_ms],
+    )?;
+    Ok(())
 }
 
 /// Revokes a key; false when no live key has that id.
