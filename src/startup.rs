@@ -14,7 +14,7 @@ use anyhow::Context;
 
 use crate::api::{self, RequestId};
 use crate::config::Settings;
-use crate::crypto::{self, Keyring};
+use crate::crypto::Keyring;
 use crate::state::{AppState, Clock, KeyedLocks, Wakers};
 use crate::store::{self, settings as kv, Store};
 
@@ -232,9 +232,4 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     .shutdown_timeout(10)
     .run();
     Ok(server)
-}
-
-/// Hashes a fresh random token for storage (admin setup links, sessions).
-pub fn token_hash(token: &str) -> String {
-    crypto::sha256_hex(token)
 }

@@ -6,8 +6,6 @@
 //! stays correct under concurrent inserts.
 
 use actix_web::HttpRequest;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -177,9 +175,4 @@ pub fn link_with_cursor(state: &AppState, req: &HttpRequest, cursor: &str) -> St
         path.push('/');
     }
     format!("{}?{}", state.settings.public_link(&path), query)
-}
-
-/// Encodes arbitrary bytes for use inside cursors' keys when needed.
-pub fn b64(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(data)
 }

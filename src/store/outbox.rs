@@ -82,17 +82,6 @@ fn insert_delivery(
     Ok(())
 }
 
-/// The payload of a message, for tests and the delivery log.
-pub fn message_payload(tx: &rusqlite::Connection, id: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT payload FROM webhook_messages WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?)
-}
-
 /// A delivery taken for one attempt, with what is needed to sign and send it.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
