@@ -82,7 +82,6 @@ async fn run() -> anyhow::Result<()> {
         clock: Clock::default(),
         locks: KeyedLocks::default(),
         wake: Wakers::default(),
-        login_limiter: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use convene::config::Settings;
-use convene::startup::{new_webhook_secret, Application};
+use convene::startup::Application;
 use convene::state::AppState;
 use convene::store::outbox::{self, OutboxEvent};
 use convene::store::webhook_endpoints::{self, NewEndpoint};
+use convene::webhooks::secret::new_webhook_secret;
 use futures_util::StreamExt;
 
 fn env_usize(name: &str, default: usize) -> usize {

@@ -179,7 +179,7 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 !name.is_empty() && name.len() <= 200,
                 "--name must be 1 to 200 characters"
             );
-            let (id, key) = create_api_key(&store, &name)?;
+            let (id, key) = crate::api::keys::create_api_key(&store, &name)?;
             println!("created API key {id} ({name}); it is shown once:");
             println!("{key}");
         }
@@ -210,7 +210,7 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
                 .read_to_string(&mut input)
                 .context("reading the password from stdin")?;
             let password = input.trim_end_matches(['\n', '\r']);
-            crate::admin_password::validate(password).map_err(anyhow::Error::msg)?;
+            crate::admin::password::validate(password).map_err(anyhow::Error::msg)?;
             let hash = crate::crypto::hash_password(password);
             store.blocking_write(|tx| {
                 kv::set(tx, kv::ADMIN_PASSWORD_HASH, &hash, now)?;
@@ -243,7 +243,7 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
             println!("saved the {platform} OAuth client {}", client_id.trim());
         }
         Command::WebhookSecret(WebhookSecretCommand::Show) => {
-            let secret = startup::ensure_workspace_secret(&store, &keys)?;
+            let secret = crate::webhooks::secret::ensure_workspace_secret(&store, &keys)?;
             println!("{secret}");
         }
         Command::Backup { path } => {
@@ -253,15 +253,4 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Serve | Command::Check => unreachable!("handled before"),
     }
     Ok(())
-}
-
-/// Creates an API key; returns (id, key). The key is stored only as its SHA-256.
-pub fn create_api_key(store: &store::Store, name: &str) -> anyhow::Result<(String, String)> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let key = crate::crypto::random_token("cvn_", 32);
-    let hash = crate::crypto::sha256_hex(&key);
-    let last4 = key[key.len() - 4..].to_string();
-    let now = store::now_ms();
-    store.blocking_write(|tx| store::api_keys::insert(tx, &id, name, &hash, &last4, now))?;
-    Ok((id, key))
 }

@@ -77,8 +77,10 @@ pub fn all() -> Vec<Sweep> {
 /// Runs one sweep unless it is already running; records its health for the overview page.
 /// Returns false when skipped because a previous run was still going.
 pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
-    let lock = state.locks.get(&format!("sweep:{}", sweep.name));
-    let Ok(_guard) = lock.try_lock() else {
+    let Some(_guard) = state
+        .locks
+        .try_lock(crate::coord::LockName::Sweep(sweep.name))
+    else {
         return false;
     };
     let started = state.now_ms();

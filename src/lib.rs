@@ -1,13 +1,13 @@
 //! Convene: calendars, Zoom OAuth and meeting-bot scheduling for an application's users.
 
 pub mod admin;
-pub mod admin_password;
-pub mod admin_rate_limit;
 pub mod api;
 pub mod calendars;
 pub mod cli;
 pub mod config;
+pub mod coord;
 pub mod crypto;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod jobs;

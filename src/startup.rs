@@ -76,30 +76,6 @@ fn check_master_key(store: &Store, keys: &Keyring) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The workspace webhook secret (`whsec_...`), created on first use.
-pub fn ensure_workspace_secret(store: &Store, keys: &Keyring) -> anyhow::Result<String> {
-    if let Some(sealed) = store.blocking(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))? {
-        return Ok(keys.decrypt(&sealed)?);
-    }
-    let secret = new_webhook_secret();
-    let sealed = keys.encrypt(&secret);
-    store
-        .blocking_write(|tx| kv::set(tx, kv::WORKSPACE_WEBHOOK_SECRET, &sealed, store::now_ms()))?;
-    Ok(secret)
-}
-
-/// A Standard Webhooks signing secret: `whsec_` + base64 of 32 random bytes.
-pub fn new_webhook_secret() -> String {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen)
@@ -131,11 +107,13 @@ impl Application {
             clock: Clock::default(),
             locks: KeyedLocks::default(),
             wake: Wakers::default(),
-            login_limiter: Default::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());
-            tokio::task::spawn_blocking(move || ensure_workspace_secret(&st, &ks)).await??;
+            tokio::task::spawn_blocking(move || {
+                crate::webhooks::secret::ensure_workspace_secret(&st, &ks)
+            })
+            .await??;
         }
         crate::admin::announce_setup_link(&state).await?;
         crate::webhooks::deliver::release_stale_leases(&state).await?;
@@ -168,15 +146,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::admin::configure(cfg);
     crate::calendars::configure(cfg);
     crate::zoom::configure(cfg);
-    crate::scheduling::configure(cfg);
     crate::events::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
+    // One limiter for the whole server (the closure below runs once per worker).
+    let login_limiter = web::Data::new(crate::admin::rate_limit::LoginLimiter::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(login_limiter.clone())
             .app_data(api::json_config())
             .app_data(api::query_config())
             .app_data(api::path_config())

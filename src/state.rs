@@ -1,10 +1,10 @@
 //! Shared application state handed to handlers and jobs.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::Settings;
+pub use crate::coord::{KeyedLocks, Wakers};
 use crate::crypto::Keyring;
 use crate::redirects::AllowList;
 use crate::store::Store;
@@ -17,10 +17,9 @@ pub struct AppState {
     /// Client for provider APIs, webhook receivers and the bot backend.
     pub http: reqwest::Client,
     pub clock: Clock,
-    /// Single-flight locks, e.g. one refresh-token exchange per connection at a time.
+    /// Single-flight locks (see `coord` for what each name guarantees).
     pub locks: KeyedLocks,
     pub wake: Wakers,
-    pub login_limiter: Arc<crate::admin_rate_limit::LoginLimiter>,
 }
 
 impl AppState {
@@ -62,29 +61,4 @@ impl Clock {
         self.offset_ms
             .fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
-}
-
-/// A map of async mutexes by key, for single-flight work.
-#[derive(Clone, Default)]
-pub struct KeyedLocks {
-    inner: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
-}
-
-impl KeyedLocks {
-    pub fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.inner.lock().expect("locks poisoned");
-        // Drop entries nobody holds so the map does not grow without bound.
-        if map.len() > 10_000 {
-            map.retain(|_, m| Arc::strong_count(m) > 1);
-        }
-        map.entry(key.to_string()).or_default().clone()
-    }
-}
-
-/// Wake-ups that let a background loop act at once instead of waiting for its next tick.
-#[derive(Clone, Default)]
-pub struct Wakers {
-    pub webhooks: Arc<tokio::sync::Notify>,
-    pub sync: Arc<tokio::sync::Notify>,
-    pub bots: Arc<tokio::sync::Notify>,
 }

@@ -98,7 +98,7 @@ async fn create(state: web::Data<AppState>, form: AdminForm<CreateForm>) -> Admi
     }
     let st = state.store.clone();
     let n = name.clone();
-    let (id, key) = web::block(move || crate::cli::create_api_key(&st, &n))
+    let (id, key) = web::block(move || crate::api::keys::create_api_key(&st, &n))
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?
         .map_err(|e| AdminError::Internal(format!("{e:#}")))?;

@@ -1,11 +1,11 @@
 //! The login page. Failed attempts are limited per client address
-//! (`admin_rate_limit`): past the limit every attempt gets a 429, even a right password.
+//! (`rate_limit`): past the limit every attempt gets a 429, even a right password.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::admin_rate_limit::{MAX_FAILURES, WINDOW_MS};
+use super::rate_limit::{LoginLimiter, MAX_FAILURES, WINDOW_MS};
 use crate::crypto;
 use crate::state::AppState;
 use crate::store::settings as kv;
@@ -132,6 +132,7 @@ async fn show(
 async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,
+    limiter: web::Data<LoginLimiter>,
     form: web::Form<LoginForm>,
 ) -> AdminResult {
     let form = form.into_inner();
@@ -139,7 +140,7 @@ async fn submit(
     let next = safe_next(Some(&form.next));
     let client = client_address(&req);
     let now = state.now_ms();
-    if !state.login_limiter.allowed(&client, now) {
+    if !limiter.allowed(&client, now) {
         tracing::warn!(client = %client, "admin login refused: too many failed attempts");
         return Err(AdminError::TooManyRequests(format!(
             "Too many failed login attempts from your address ({MAX_FAILURES} within {} \
@@ -155,7 +156,7 @@ async fn submit(
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     if !ok {
-        state.login_limiter.record_failure(&client, now);
+        limiter.record_failure(&client, now);
         tracing::warn!(client = %client, "admin login failed: wrong password");
         return page(
             &req,
@@ -166,7 +167,7 @@ async fn submit(
             false,
         );
     }
-    state.login_limiter.reset(&client);
+    limiter.reset(&client);
     let cookie = session::start(&state).await?;
     tracing::info!(client = %client, "admin logged in");
     Ok(HttpResponse::SeeOther()

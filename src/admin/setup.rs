@@ -4,9 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
+use super::password as admin_password;
+use crate::crypto;
 use crate::state::AppState;
 use crate::store::{self, settings as kv};
-use crate::{admin_password, crypto};
 
 use super::csrf::{check_pre_session, pre_session_token};
 use super::render::{render_status, see_other, AdminError, AdminResult, Flash, Layout};

@@ -48,7 +48,7 @@ async fn rotate(
     form: AdminForm<serde::de::IgnoredAny>,
 ) -> AdminResult {
     let id = endpoint_id(&path)?;
-    let secret = crate::startup::new_webhook_secret();
+    let secret = crate::webhooks::secret::new_webhook_secret();
     let sealed = state.keys.encrypt(&secret);
     let now = state.now_ms();
     let until = now + ROTATION_OVERLAP_MS;

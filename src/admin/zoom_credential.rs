@@ -105,8 +105,10 @@ async fn delete(
 ) -> AdminResult {
     let id = credential_id(&path)?;
     // Under the credential's lock, as the API does, so a refresh in flight commits first.
-    let lock = state.locks.get(&format!("zoom_credential:{id}"));
-    let _guard = lock.lock().await;
+    let _guard = state
+        .locks
+        .lock(crate::coord::LockName::ZoomCredential(&id))
+        .await;
     let target = id.clone();
     let deleted = state
         .store

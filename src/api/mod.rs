@@ -3,7 +3,9 @@
 
 pub mod auth;
 pub mod health;
+pub mod keys;
 pub mod pagination;
+pub mod params;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 
 use super::status::{self, CONNECTED, DISCONNECTED};
+use crate::coord::LockName;
 use crate::providers::{self, ClientCredentials, OAuthError, Platform, TokenResponse};
 use crate::state::AppState;
 use crate::store::calendars::{self as cal_store, Calendar};
@@ -65,10 +66,6 @@ const BACKOFF_MAX_MS: i64 = 3600 * 1000;
 /// Retries when the platform client is missing (an operator has to act first).
 const NO_CREDENTIALS_RETRY_MS: i64 = 3600 * 1000;
 
-fn lock_key(id: &str) -> String {
-    format!("calendar-token:{id}")
-}
-
 /// A fresh access token for `calendar_id` (see the module docs).
 pub async fn access_token(state: &AppState, calendar_id: &str) -> Result<AccessToken, TokenError> {
     // Fast path: no lock while a cached token is good.
@@ -78,15 +75,13 @@ pub async fn access_token(state: &AppState, calendar_id: &str) -> Result<AccessT
             return Ok(t);
         }
     }
-    let lock = state.locks.get(&lock_key(calendar_id));
-    let _guard = lock.lock().await;
+    let _guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
     refresh_locked(state, calendar_id, Mode::OnDemand).await
 }
 
 /// The first refresh after credentials were set: refresh, read the email, go `connected`.
 pub async fn connect(state: &AppState, calendar_id: &str) -> Result<AccessToken, TokenError> {
-    let lock = state.locks.get(&lock_key(calendar_id));
-    let _guard = lock.lock().await;
+    let _guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
     refresh_locked(state, calendar_id, Mode::Connect).await
 }
 
@@ -96,7 +91,7 @@ pub async fn lock_calendar(
     state: &AppState,
     calendar_id: &str,
 ) -> tokio::sync::OwnedMutexGuard<()> {
-    state.locks.get(&lock_key(calendar_id)).lock_owned().await
+    state.locks.lock(LockName::CalendarToken(calendar_id)).await
 }
 
 /// What the sweep did.
@@ -116,8 +111,7 @@ pub async fn refresh_due(state: &AppState) -> anyhow::Result<SweepReport> {
         .await?;
     let results: Vec<Result<AccessToken, TokenError>> = stream::iter(ids)
         .map(|id| async move {
-            let lock = state.locks.get(&lock_key(&id));
-            let _guard = lock.lock().await;
+            let _guard = state.locks.lock(LockName::CalendarToken(&id)).await;
             refresh_locked(state, &id, Mode::Scheduled).await
         })
         // A few at a time: providers rate-limit, and the machine is small.

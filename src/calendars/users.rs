@@ -93,7 +93,7 @@ async fn update_user(
         })
         .await?;
     // Preferences decide which meetings record: re-decide now rather than at the next sync.
-    crate::events::meetings::apply_will_record(&state, &user.id).await?;
+    crate::scheduling::will_record::apply_will_record(&state, &user.id).await?;
     Ok(HttpResponse::Ok().json(render(&state, user).await?))
 }
 

@@ -224,7 +224,7 @@ fn filter_from(req: &HttpRequest) -> ApiResult<V2Filter> {
             // Same forms as the events' time filters (a date, or a `+` offset that form
             // decoding turned into a space).
             "created_at__gte" if !v.is_empty() => {
-                f.created_at_gte = Some(crate::events::api::parse_time("created_at__gte", &v)?);
+                f.created_at_gte = Some(crate::api::params::parse_time("created_at__gte", &v)?);
             }
             _ => {}
         }

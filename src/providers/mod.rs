@@ -15,49 +15,7 @@ use serde::Deserialize;
 
 use crate::config::Settings;
 
-/// A calendar platform (the V2 names are stored in the database).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Platform {
-    Google,
-    Microsoft,
-}
-
-impl Platform {
-    /// `google_calendar` / `microsoft_outlook` (V2 API and database).
-    pub fn v2_name(self) -> &'static str {
-        match self {
-            Platform::Google => "google_calendar",
-            Platform::Microsoft => "microsoft_outlook",
-        }
-    }
-    /// `google` / `microsoft` (V1 API, platform clients).
-    pub fn v1_name(self) -> &'static str {
-        match self {
-            Platform::Google => "google",
-            Platform::Microsoft => "microsoft",
-        }
-    }
-    pub fn from_v2(name: &str) -> Option<Self> {
-        match name {
-            "google_calendar" => Some(Platform::Google),
-            "microsoft_outlook" => Some(Platform::Microsoft),
-            _ => None,
-        }
-    }
-    pub fn from_v1(name: &str) -> Option<Self> {
-        match name {
-            "google" => Some(Platform::Google),
-            "microsoft" => Some(Platform::Microsoft),
-            _ => None,
-        }
-    }
-    pub fn display(self) -> &'static str {
-        match self {
-            Platform::Google => "Google",
-            Platform::Microsoft => "Microsoft",
-        }
-    }
-}
+pub use crate::domain::Platform;
 
 /// An OAuth client (id and plaintext secret, only ever held in memory).
 #[derive(Clone)]

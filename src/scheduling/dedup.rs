@@ -32,16 +32,6 @@ impl Source {
     }
 }
 
-/// Name of the single-flight lock for a (normalised) deduplication key.
-pub fn key_lock_name(key: &str) -> String {
-    format!("bots:key:{key}")
-}
-
-/// Name of the single-flight lock for an event's bot.
-pub fn event_lock_name(event_id: &str) -> String {
-    format!("bots:event:{event_id}")
-}
-
 /// The V1 auto-recording key: `{start_time RFC 3339}-{meeting_url}`, so colleagues invited
 /// to the same meeting share one bot.
 pub fn v1_key(start_time_ms: i64, meeting_url: &str) -> String {

@@ -6,32 +6,29 @@
 //! - `reconcile`: the sweep that follows synced changes (moves, link changes, deletions).
 //! - `dispatch` + `backend`: the queue of backend calls and the HTTP client.
 //! - `autorecord`: V1 `will_record` decisions through the same machinery.
-//! - `api`: `POST`/`DELETE /api/v2/calendar-events/{id}/bot/`.
+//! - `will_record`: the V1 recording decision.
+//!
+//! The HTTP surface (`POST`/`DELETE /api/v2/calendar-events/{id}/bot/`) is `events::bot`.
 //!
 //! Deduplication keys are normalised by trimming leading and trailing whitespace; otherwise
 //! they are compared exactly (case-sensitive). A key applies to future bots only: once a
 //! bot's join time has come it is no longer shared with newly scheduled events.
 
-pub mod api;
 pub mod autorecord;
 pub mod backend;
 pub mod dedup;
 pub mod dispatch;
 pub mod reconcile;
+pub mod will_record;
 
-use actix_web::web;
 use rusqlite::Transaction;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{self, bots as db, StoreError};
+use crate::store::{bots as db, StoreError};
 
 /// The bot name when neither the bot_config nor the user's preferences give one.
 pub const DEFAULT_BOT_NAME: &str = "Meeting Notetaker";
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    api::configure(cfg);
-}
 
 /// Trims a deduplication key; `None` when nothing is left.
 pub fn normalize_key(key: &str) -> Option<String> {
@@ -120,25 +117,6 @@ pub fn cancel_bots_for_calendar(
         }
     }
     Ok(events.len())
-}
-
-/// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
-pub async fn event_json(
-    state: &AppState,
-    event_id: &str,
-) -> Result<Option<crate::events::api::CalendarEvent>, ApiError> {
-    let id = event_id.to_string();
-    state
-        .store
-        .read(move |c| {
-            let Some(e) = store::events::get(c, &id)? else {
-                return Ok(None);
-            };
-            let bots = db::bots_json_for_event(c, &id)?;
-            // The events API's own serializer, so `raw` stays byte for byte.
-            Ok(Some(crate::events::api::to_api(&e, bots)))
-        })
-        .await
 }
 
 #[cfg(test)]

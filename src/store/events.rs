@@ -11,7 +11,7 @@ use rusqlite::types::{ToSql, Value as SqlValue};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::StoreError;
-use crate::sync::normalize::NormalizedEvent;
+use crate::domain::NormalizedEvent;
 
 /// An event row as the APIs read it (joined with its calendar).
 #[derive(Debug, Clone)]

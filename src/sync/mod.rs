@@ -25,6 +25,7 @@ use reqwest::StatusCode;
 
 use crate::calendars::tokens::{self, TokenError};
 use crate::config::Settings;
+use crate::coord::LockName;
 use crate::state::AppState;
 use crate::store::{self, outbox::OutboxEvent, sync::SyncCursor, StoreError};
 use normalize::Item;
@@ -268,13 +269,8 @@ impl From<FetchError> for SyncError {
 
 /// Syncs one calendar now, waiting for a sync of it already running to finish first.
 pub async fn sync_calendar(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
-    let lock = state.locks.get(&lock_key(calendar_id));
-    let _guard = lock.lock().await;
+    let _guard = state.locks.lock(LockName::CalendarSync(calendar_id)).await;
     run_locked(state, calendar_id).await
-}
-
-fn lock_key(calendar_id: &str) -> String {
-    format!("sync:{calendar_id}")
 }
 
 /// What one sweep did.
@@ -295,10 +291,7 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
         .await?;
     let results: Vec<Option<bool>> = futures_util::stream::iter(ids)
         .map(|id| async move {
-            let lock = state.locks.get(&lock_key(&id));
-            let Ok(_guard) = lock.try_lock() else {
-                return None;
-            };
+            let _guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
             Some(run_locked(state, &id).await.is_ok())
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
@@ -456,7 +449,7 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
     }
     if let (Some(user_id), "v1") = (&cal.calendar_user_id, cal.kind.as_str()) {
         // V1 auto-recording follows every sync (changed events, passing time, preferences).
-        if let Err(e) = crate::events::meetings::apply_will_record(state, user_id).await {
+        if let Err(e) = crate::scheduling::will_record::apply_will_record(state, user_id).await {
             tracing::warn!(calendar_id, error = %e, "cannot apply recording decisions");
         }
     }

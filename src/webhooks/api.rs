@@ -282,7 +282,7 @@ async fn rotate_secret(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path)?;
-    let secret = crate::startup::new_webhook_secret();
+    let secret = crate::webhooks::secret::new_webhook_secret();
     let sealed = state.keys.encrypt(&secret);
     let now = state.now_ms();
     let found = state

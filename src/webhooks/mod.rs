@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod deliver;
+pub mod secret;
 pub mod sign;
 
 use actix_web::web;
@@ -31,7 +32,7 @@ pub async fn create_endpoint(
     state: &AppState,
     patch: EndpointPatch,
 ) -> Result<(Endpoint, String), StoreError> {
-    let secret = crate::startup::new_webhook_secret();
+    let secret = crate::webhooks::secret::new_webhook_secret();
     let sealed = state.keys.encrypt(&secret);
     let now = state.now_ms();
     let endpoint = state

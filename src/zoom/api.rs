@@ -508,8 +508,10 @@ async fn delete_credential(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path)?;
     // Under the credential's lock, so a refresh in flight finishes (and commits) first.
-    let lock = state.locks.get(&format!("zoom_credential:{id}"));
-    let _guard = lock.lock().await;
+    let _guard = state
+        .locks
+        .lock(crate::coord::LockName::ZoomCredential(&id))
+        .await;
     let deleted = state
         .store
         .write(move |tx| zs::delete_credential(tx, &id))

@@ -6,6 +6,7 @@
 //! gets the access token. A refresh Zoom refuses as an invalid token turns the credential
 //! `unhealthy` and announces it (`zoom_oauth_credential.update`) in the same transaction.
 
+use crate::coord::LockName;
 use crate::state::AppState;
 use crate::store::outbox::{self, OutboxEvent};
 use crate::store::zoom::{self as zs, ZoomCredential};
@@ -47,10 +48,6 @@ impl From<StoreError> for TokenError {
     }
 }
 
-fn lock_key(id: &str) -> String {
-    format!("zoom_credential:{id}")
-}
-
 async fn load(state: &AppState, id: &str) -> Result<ZoomCredential, TokenError> {
     let id = id.to_string();
     state
@@ -86,8 +83,7 @@ pub async fn access_token(state: &AppState, id: &str) -> Result<AccessToken, Tok
     if seen.access_token_expires_at - state.now_ms() > MIN_REMAINING_MS {
         return open(state, &seen);
     }
-    let lock = state.locks.get(&lock_key(id));
-    let _guard = lock.lock().await;
+    let _guard = state.locks.lock(LockName::ZoomCredential(id)).await;
     let cred = load(state, id).await?;
     if !cred.is_healthy() {
         return Err(TokenError::Unhealthy(unhealthy_reason(&cred)));
@@ -109,8 +105,7 @@ pub async fn refresh_if_due(
     id: &str,
     due_before: i64,
 ) -> Result<bool, TokenError> {
-    let lock = state.locks.get(&lock_key(id));
-    let _guard = lock.lock().await;
+    let _guard = state.locks.lock(LockName::ZoomCredential(id)).await;
     let cred = load(state, id).await?;
     if !cred.is_healthy() || cred.last_refresh_at >= due_before {
         return Ok(false);

@@ -164,7 +164,7 @@ async fn delete_event(app: &TestApp, event_id: &str) {
 }
 
 async fn event(app: &TestApp, event_id: &str) -> Value {
-    let event = scheduling::event_json(&app.state, event_id)
+    let event = convene::events::bot::event_json(&app.state, event_id)
         .await
         .unwrap()
         .expect("event exists");
@@ -1219,11 +1219,11 @@ async fn concurrent_calls_on_one_key_never_make_two_bots() {
 
     // A call while another holds the key answers 409 (deterministically, holding the lock).
     schedule_ok(&app, &events[1], "hot", json!({})).await;
-    let lock = app
+    let guard = app
         .state
         .locks
-        .get(&scheduling::dedup::key_lock_name("hot"));
-    let guard = lock.lock().await;
+        .lock(convene::coord::LockName::BotKey("hot"))
+        .await;
     let res = post_bot(
         &app,
         &events[0],

@@ -297,7 +297,7 @@ async fn backup_while_serving_is_consistent() {
         for i in 0..50 {
             let name = format!("k{i}");
             let s = store.clone();
-            tokio::task::spawn_blocking(move || convene::cli::create_api_key(&s, &name))
+            tokio::task::spawn_blocking(move || convene::api::keys::create_api_key(&s, &name))
                 .await
                 .unwrap()
                 .unwrap();

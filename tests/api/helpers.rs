@@ -73,7 +73,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     };
     let st = state.store.clone();
     let (_, api_key) =
-        tokio::task::spawn_blocking(move || convene::cli::create_api_key(&st, "tests"))
+        tokio::task::spawn_blocking(move || convene::api::keys::create_api_key(&st, "tests"))
             .await
             .unwrap()
             .unwrap();

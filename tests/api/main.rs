@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod architecture;
 mod bots;
 mod calendar_support;
 mod calendar_v1;

@@ -914,10 +914,11 @@ async fn kill_9_mid_attempt_and_before_delivery_loses_nothing() {
     let mut server = start_server(dir.path(), port).await;
     let store = convene::store::Store::open(&dir.path().join("convene.db")).unwrap();
     let st = store.clone();
-    let (_, key) = tokio::task::spawn_blocking(move || convene::cli::create_api_key(&st, "t"))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, key) =
+        tokio::task::spawn_blocking(move || convene::api::keys::create_api_key(&st, "t"))
+            .await
+            .unwrap()
+            .unwrap();
     let res = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}{ENDPOINTS}"))
         .header("Authorization", format!("Token {key}"))

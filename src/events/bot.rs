@@ -6,19 +6,18 @@
 //! guarantee of never two bots does not rest on it but on the serialised write
 //! transactions and the UNIQUE index of live keys.
 
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::OwnedMutexGuard;
 
-use super::dedup::{self, Source};
-use super::{normalize_key, wake, Mode};
 use crate::api::auth::ApiKeyAuth;
 use crate::api::{parse_id, resource};
+use crate::coord::LockName;
 use crate::error::{ApiError, ApiResult};
+use crate::scheduling::dedup::{self, Source};
+use crate::scheduling::{normalize_key, wake, Mode};
 use crate::state::AppState;
-use crate::store::bots as db;
+use crate::store::{self, bots as db};
 
 /// Longest deduplication key accepted.
 const MAX_KEY_LEN: usize = 2000;
@@ -37,9 +36,8 @@ fn busy() -> ApiError {
     )
 }
 
-fn try_lock(state: &AppState, name: &str) -> ApiResult<OwnedMutexGuard<()>> {
-    let lock: Arc<Mutex<()>> = state.locks.get(name);
-    lock.try_lock_owned().map_err(|_| busy())
+fn try_lock(state: &AppState, name: LockName) -> ApiResult<OwnedMutexGuard<()>> {
+    state.locks.try_lock(name).ok_or_else(busy)
 }
 
 /// Validates the body; collects every field error like Django REST does.
@@ -100,7 +98,7 @@ fn parse_body(body: Value) -> ApiResult<(String, Map<String, Value>)> {
 }
 
 async fn respond(state: &AppState, event_id: &str) -> ApiResult<HttpResponse> {
-    let event = super::event_json(state, event_id)
+    let event = event_json(state, event_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(event))
@@ -114,8 +112,8 @@ async fn schedule(
 ) -> ApiResult<HttpResponse> {
     let event_id = parse_id(&path)?;
     let (key, config) = parse_body(body.into_inner())?;
-    let _event_guard = try_lock(&state, &dedup::event_lock_name(&event_id))?;
-    let _key_guard = try_lock(&state, &dedup::key_lock_name(&key))?;
+    let _event_guard = try_lock(&state, LockName::BotEvent(&event_id))?;
+    let _key_guard = try_lock(&state, LockName::BotKey(&key))?;
     // The key the event is on now is changed too (it may lose its last event).
     let eid = event_id.clone();
     let old_key = state
@@ -124,7 +122,7 @@ async fn schedule(
         .await?
         .filter(|k| *k != key);
     let _old_key_guard = match &old_key {
-        Some(k) => Some(try_lock(&state, &dedup::key_lock_name(k))?),
+        Some(k) => Some(try_lock(&state, LockName::BotKey(k))?),
         None => None,
     };
     let mode = Mode::of(&state);
@@ -151,11 +149,11 @@ async fn unschedule(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let event_id = parse_id(&path)?;
-    let _event_guard = try_lock(&state, &dedup::event_lock_name(&event_id))?;
+    let _event_guard = try_lock(&state, LockName::BotEvent(&event_id))?;
     let eid = event_id.clone();
     let key = state.store.read(move |c| current_key(c, &eid)).await?;
     let _key_guard = match &key {
-        Some(k) => Some(try_lock(&state, &dedup::key_lock_name(k))?),
+        Some(k) => Some(try_lock(&state, LockName::BotKey(k))?),
         None => None,
     };
     let now = state.now_ms();
@@ -183,4 +181,23 @@ fn current_key(conn: &rusqlite::Connection, event_id: &str) -> ApiResult<Option<
     Ok(db::get_bot(conn, &link.bot_id)?
         .filter(|b| b.active)
         .map(|b| b.dedup_key))
+}
+
+/// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
+pub async fn event_json(
+    state: &AppState,
+    event_id: &str,
+) -> Result<Option<super::api::CalendarEvent>, ApiError> {
+    let id = event_id.to_string();
+    state
+        .store
+        .read(move |c| {
+            let Some(e) = store::events::get(c, &id)? else {
+                return Ok(None);
+            };
+            let bots = db::bots_json_for_event(c, &id)?;
+            // The events API's own serializer, so `raw` stays byte for byte.
+            Ok(Some(super::api::to_api(&e, bots)))
+        })
+        .await
 }
