@@ -8,6 +8,7 @@ use actix_web::web;
 use askama::Template;
 use rusqlite::Connection;
 
+use crate::domain::{BotMode, BotStatus, LinkSource};
 use crate::state::AppState;
 use crate::store::bots::{self as bot_store, Bot};
 use crate::store::{bot_admin, StoreError};
@@ -33,12 +34,12 @@ struct EventView {
     deleted: bool,
     calendar_id: String,
     calendar: String,
-    source: String,
+    source: LinkSource,
 }
 
 struct HistoryView {
     at: String,
-    status: String,
+    status: BotStatus,
     version: i64,
     note: String,
 }
@@ -46,11 +47,12 @@ struct HistoryView {
 struct BotView {
     id: String,
     dedup_key: String,
-    mode: String,
+    mode: BotMode,
     meeting_url: String,
     join_at: String,
     started: bool,
     bot_name: String,
+    /// Its spelling: the template compares it.
     status: String,
     tone: &'static str,
     backend_id: Option<String>,
@@ -70,12 +72,12 @@ struct BotsPage {
     truncated: bool,
 }
 
-fn bot_tone(status: &str) -> &'static str {
+fn bot_tone(status: BotStatus) -> &'static str {
     match status {
-        "failed" => "bad",
-        "dispatched" => "good",
-        "dispatching" | "moving" | "cancelling" => "warn",
-        _ => "",
+        BotStatus::Failed => "bad",
+        BotStatus::Dispatched => "good",
+        BotStatus::Dispatching | BotStatus::Moving | BotStatus::Cancelling => "warn",
+        BotStatus::Scheduled | BotStatus::Cancelled => "",
     }
 }
 
@@ -96,7 +98,7 @@ fn load(c: &Connection) -> Result<Loaded, StoreError> {
     let mut retries = Vec::new();
     for b in &bots {
         history.push((b.id.clone(), bot_store::history(c, &b.id, HISTORY)?));
-        if b.status == "failed" {
+        if b.status == BotStatus::Failed {
             retries.push((b.id.clone(), bot_store::next_retry_at(c, &b.id)?));
         }
     }
@@ -154,7 +156,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
                 })
                 .collect();
             BotView {
-                tone: bot_tone(&b.status),
+                tone: bot_tone(b.status),
                 join_at: when(b.join_at),
                 started: b.join_at <= now,
                 next_retry: retries.get(&b.id).copied().flatten().map(when),
@@ -165,7 +167,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
                 mode: b.mode,
                 meeting_url: b.meeting_url,
                 bot_name: b.bot_name,
-                status: b.status,
+                status: b.status.to_string(),
                 backend_id: b.backend_id,
                 last_error: b.last_error,
             }

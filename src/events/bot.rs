@@ -1,23 +1,18 @@
 //! `POST` / `DELETE /api/v2/calendar-events/{id}/bot/`: schedule and unschedule a bot.
 //!
-//! Concurrency: each call takes the single-flight locks of its event and of its
-//! deduplication key with `try_lock`; when another call holds one, it answers `409` at once
-//! (one wins, the other is told to retry). That gives the API its "one wins" answer; the
-//! guarantee of never two bots does not rest on it but on the serialised write
-//! transactions and the UNIQUE index of live keys.
+//! Each handler parses, makes one call to `scheduling::requests` and renders the event.
+//! A request for an event or deduplication key another request is changing answers `409`
+//! at once (one wins, the other is told to retry; see `scheduling::requests`).
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-use tokio::sync::OwnedMutexGuard;
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::{parse_id, resource};
-use crate::coord::LockName;
 use crate::error::{ApiError, ApiResult};
-use crate::scheduling::dedup::{self, Source};
-use crate::scheduling::{normalize_key, wake, Mode};
+use crate::scheduling::{normalize_key, requests};
 use crate::state::AppState;
-use crate::store::{self, bots as db};
+use crate::store;
 
 /// Longest deduplication key accepted.
 const MAX_KEY_LEN: usize = 2000;
@@ -28,16 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(schedule))
             .route(web::delete().to(unschedule)),
     );
-}
-
-fn busy() -> ApiError {
-    ApiError::Conflict(
-        "Another bot change for this event or deduplication key is in progress; retry.".into(),
-    )
-}
-
-fn try_lock(state: &AppState, name: LockName) -> ApiResult<OwnedMutexGuard<()>> {
-    state.locks.try_lock(name).ok_or_else(busy)
 }
 
 /// Validates the body; collects every field error like Django REST does.
@@ -112,34 +97,7 @@ async fn schedule(
 ) -> ApiResult<HttpResponse> {
     let event_id = parse_id(&path)?;
     let (key, config) = parse_body(body.into_inner())?;
-    let _event_guard = try_lock(&state, LockName::BotEvent(&event_id))?;
-    let _key_guard = try_lock(&state, LockName::BotKey(&key))?;
-    // The key the event is on now is changed too (it may lose its last event).
-    let eid = event_id.clone();
-    let old_key = state
-        .store
-        .read(move |c| current_key(c, &eid))
-        .await?
-        .filter(|k| *k != key);
-    let _old_key_guard = match &old_key {
-        Some(k) => Some(try_lock(&state, LockName::BotKey(k))?),
-        None => None,
-    };
-    let mode = Mode::of(&state);
-    let now = state.now_ms();
-    let eid = event_id.clone();
-    state
-        .store
-        .write(move |tx| {
-            let event = db::get_event(tx, &eid)?.ok_or(ApiError::NotFound)?;
-            if current_key(tx, &eid)?.filter(|k| *k != key) != old_key {
-                return Err(busy());
-            }
-            dedup::schedule(tx, &event, &key, &config, Source::Api, mode, now)?;
-            Ok(())
-        })
-        .await?;
-    wake(&state);
+    let _held = requests::schedule(&state, &event_id, key, config).await?;
     respond(&state, &event_id).await
 }
 
@@ -149,38 +107,8 @@ async fn unschedule(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let event_id = parse_id(&path)?;
-    let _event_guard = try_lock(&state, LockName::BotEvent(&event_id))?;
-    let eid = event_id.clone();
-    let key = state.store.read(move |c| current_key(c, &eid)).await?;
-    let _key_guard = match &key {
-        Some(k) => Some(try_lock(&state, LockName::BotKey(k))?),
-        None => None,
-    };
-    let now = state.now_ms();
-    let eid = event_id.clone();
-    state
-        .store
-        .write(move |tx| {
-            db::get_event(tx, &eid)?.ok_or(ApiError::NotFound)?;
-            if current_key(tx, &eid)? != key {
-                return Err(busy());
-            }
-            dedup::unschedule(tx, &eid, None, "unscheduled through the API", now)?;
-            Ok(())
-        })
-        .await?;
-    wake(&state);
+    let _held = requests::unschedule(&state, &event_id).await?;
     respond(&state, &event_id).await
-}
-
-/// The deduplication key of the event's live bot, if it has one.
-fn current_key(conn: &rusqlite::Connection, event_id: &str) -> ApiResult<Option<String>> {
-    let Some(link) = db::link_for_event(conn, event_id)? else {
-        return Ok(None);
-    };
-    Ok(db::get_bot(conn, &link.bot_id)?
-        .filter(|b| b.active)
-        .map(|b| b.dedup_key))
 }
 
 /// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
@@ -195,7 +123,7 @@ pub async fn event_json(
             let Some(e) = store::events::get(c, &id)? else {
                 return Ok(None);
             };
-            let bots = db::bots_json_for_event(c, &id)?;
+            let bots = store::bots::bots_json_for_event(c, &id)?;
             // The events API's own serializer, so `raw` stays byte for byte.
             Ok(Some(super::api::to_api(&e, bots)))
         })

@@ -5,8 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::dedup::{self, Source};
-use super::{Mode, ScheduleError, DEFAULT_BOT_NAME};
+use super::{dedup, new_bot_mode, ScheduleError, DEFAULT_BOT_NAME};
+use crate::domain::LinkSource;
 use crate::state::AppState;
 use crate::store::bots as db;
 use crate::store::StoreError;
@@ -45,7 +45,7 @@ pub async fn apply(
     calendar_user_id: &str,
     decisions: Vec<(String, bool)>,
 ) -> Result<ApplyReport, StoreError> {
-    let mode = Mode::of(state);
+    let mode = new_bot_mode(state);
     let now = state.now_ms();
     let user_id = calendar_user_id.to_string();
     let report = state
@@ -79,10 +79,7 @@ pub async fn apply(
                     continue;
                 }
                 let link = db::link_for_event(tx, &event.id)?;
-                if link
-                    .as_ref()
-                    .is_some_and(|l| l.source == Source::Api.as_str())
-                {
+                if link.as_ref().is_some_and(|l| l.source == LinkSource::Api) {
                     skip(&mut report, "scheduled through the API");
                     continue;
                 }
@@ -97,7 +94,7 @@ pub async fn apply(
                     } else {
                         "will_record is false"
                     };
-                    if dedup::unschedule(tx, &event.id, Some(Source::Autorecord), why, now)? {
+                    if dedup::unschedule(tx, &event.id, Some(LinkSource::Autorecord), why, now)? {
                         report.removed.push(event.id.clone());
                     } else if will_record {
                         skip(&mut report, why);
@@ -105,7 +102,8 @@ pub async fn apply(
                     continue;
                 };
                 let key = dedup::v1_key(event.start_time, url);
-                match dedup::schedule(tx, &event, &key, &config, Source::Autorecord, mode, now) {
+                match dedup::schedule(tx, &event, &key, &config, LinkSource::Autorecord, mode, now)
+                {
                     Ok((bot_id, _)) => report.scheduled.push((event.id.clone(), bot_id)),
                     Err(ScheduleError::Store(e)) => return Err(e),
                     Err(e) => skip(&mut report, &e.to_string()),

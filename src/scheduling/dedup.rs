@@ -9,28 +9,11 @@
 use rusqlite::Transaction;
 use serde_json::{json, Map, Value};
 
-use super::{Mode, ScheduleError, DEFAULT_BOT_NAME};
+use super::{ScheduleError, DEFAULT_BOT_NAME};
+use crate::domain::{BotMode, BotOpKind, BotStatus, LinkSource};
 use crate::store::bots::{self as db, Bot, EventRow, Link};
 use crate::store::outbox::{self, OutboxEvent};
 use crate::store::{ms_to_rfc3339, StoreError};
-
-/// Who asked for the bot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `POST /api/v2/calendar-events/{id}/bot/`
-    Api,
-    /// V1 auto-recording (`will_record`).
-    Autorecord,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Api => "api",
-            Source::Autorecord => "autorecord",
-        }
-    }
-}
 
 /// The V1 auto-recording key: `{start_time RFC 3339}-{meeting_url}`, so colleagues invited
 /// to the same meeting share one bot.
@@ -153,8 +136,8 @@ pub fn schedule(
     event: &EventRow,
     key: &str,
     config: &Map<String, Value>,
-    source: Source,
-    mode: Mode,
+    source: LinkSource,
+    mode: BotMode,
     now_ms: i64,
 ) -> Result<(String, bool), ScheduleError> {
     if event.is_deleted {
@@ -172,7 +155,7 @@ pub fn schedule(
     let link = Link {
         event_id: event.id.clone(),
         bot_id: String::new(),
-        source: source.as_str().into(),
+        source,
         bot_config: config_text.clone(),
         explicit_url: eff.explicit_url,
         join_offset_ms: eff.join_offset_ms,
@@ -215,27 +198,10 @@ pub fn schedule(
         )?;
     }
 
-    let bot_id = match db::live_bot_for_key(tx, key)? {
-        Some(bot) => {
-            db::upsert_link(
-                tx,
-                &Link {
-                    bot_id: bot.id.clone(),
-                    ..link
-                },
-                now_ms,
-            )?;
-            apply_desired(
-                tx,
-                &bot,
-                &eff,
-                &config_text,
-                &format!("event {} joined (last call wins)", event.id),
-                Some(&event.id),
-                now_ms,
-            )?;
-            bot.id
-        }
+    // Join the live bot for this key (last call wins), or make one.
+    let joined = db::live_bot_for_key(tx, key)?;
+    let bot_id = match &joined {
+        Some(bot) => bot.id.clone(),
         None => {
             let id = uuid::Uuid::new_v4().to_string();
             create_bot(
@@ -249,17 +215,28 @@ pub fn schedule(
                 &event.id,
                 now_ms,
             )?;
-            db::upsert_link(
-                tx,
-                &Link {
-                    bot_id: id.clone(),
-                    ..link
-                },
-                now_ms,
-            )?;
             id
         }
     };
+    db::upsert_link(
+        tx,
+        &Link {
+            bot_id: bot_id.clone(),
+            ..link
+        },
+        now_ms,
+    )?;
+    if let Some(bot) = joined {
+        apply_desired(
+            tx,
+            &bot,
+            &eff,
+            &config_text,
+            &format!("event {} joined (last call wins)", event.id),
+            Some(&event.id),
+            now_ms,
+        )?;
+    }
     db::touch_event(tx, &event.id, now_ms)?;
     Ok((bot_id, true))
 }
@@ -279,20 +256,20 @@ fn same_link(a: &Link, b: &Link) -> bool {
 pub fn unschedule(
     tx: &Transaction,
     event_id: &str,
-    only: Option<Source>,
+    only: Option<LinkSource>,
     reason: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     let Some(link) = db::link_for_event(tx, event_id)? else {
         return Ok(false);
     };
-    if only.is_some_and(|s| s.as_str() != link.source) {
+    if only.is_some_and(|s| s != link.source) {
         return Ok(false);
     }
     let Some(bot) = db::get_bot(tx, &link.bot_id)? else {
         return Ok(false);
     };
-    if !bot.active && bot.status != "cancelled" {
+    if !bot.active && bot.status != BotStatus::Cancelled {
         return Ok(false);
     }
     detach(tx, &link, reason, now_ms)?;
@@ -310,7 +287,7 @@ pub fn detach(tx: &Transaction, link: &Link, reason: &str, now_ms: i64) -> Resul
         tx,
         &bot.id,
         bot.version,
-        &bot.status,
+        bot.status,
         &format!("event {} removed: {reason}", link.event_id),
         Some(&link.event_id),
         now_ms,
@@ -328,7 +305,7 @@ pub fn retire_started(tx: &Transaction, now_ms: i64) -> Result<(), StoreError> {
             tx,
             &id,
             version,
-            &status,
+            status,
             "join time reached; its key is free for new bots",
             None,
             now_ms,
@@ -345,7 +322,7 @@ fn create_bot(
     eff: &Effective,
     config: &Map<String, Value>,
     config_text: &str,
-    mode: Mode,
+    mode: BotMode,
     event_id: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -354,12 +331,12 @@ fn create_bot(
         &db::NewBot {
             id,
             dedup_key: key,
-            mode: mode.as_str(),
+            mode,
             meeting_url: &eff.meeting_url,
             join_at: eff.join_at,
             bot_name: &eff.bot_name,
             config: config_text,
-            status: "scheduled",
+            status: BotStatus::Scheduled,
         },
         now_ms,
     )?;
@@ -367,18 +344,25 @@ fn create_bot(
         tx,
         id,
         1,
-        "scheduled",
+        BotStatus::Scheduled,
         &format!("created for event {event_id}"),
         Some(event_id),
         now_ms,
     )?;
     match mode {
-        Mode::Local => {
+        BotMode::Local => {
             let bot = db::get_bot(tx, id)?.expect("bot just inserted");
             announce(tx, "bot.scheduled", &bot, &[event_id.to_string()], now_ms)?;
         }
-        Mode::Backend => {
-            db::insert_op(tx, id, 1, "create", Some(&create_body(config, eff)), now_ms)?;
+        BotMode::Backend => {
+            db::insert_op(
+                tx,
+                id,
+                1,
+                BotOpKind::Create,
+                Some(&create_body(config, eff)),
+                now_ms,
+            )?;
         }
     }
     Ok(())
@@ -399,7 +383,7 @@ pub fn apply_desired(
     let join_changed = bot.join_at != eff.join_at;
     let changed =
         url_changed || join_changed || bot.bot_name != eff.bot_name || bot.config != config_text;
-    if !changed && bot.status != "failed" {
+    if !changed && bot.status != BotStatus::Failed {
         return Ok(false);
     }
     let version = db::set_desired(
@@ -421,9 +405,17 @@ pub fn apply_desired(
         "retry requested"
     };
     let note = format!("{note}: {what}");
-    if bot.mode == "local" {
-        db::set_status(tx, &bot.id, "scheduled", None, now_ms)?;
-        db::add_history(tx, &bot.id, version, "scheduled", &note, event_id, now_ms)?;
+    if bot.mode == BotMode::Local {
+        db::set_status(tx, &bot.id, BotStatus::Scheduled, None, now_ms)?;
+        db::add_history(
+            tx,
+            &bot.id,
+            version,
+            BotStatus::Scheduled,
+            &note,
+            event_id,
+            now_ms,
+        )?;
         let bot = db::get_bot(tx, &bot.id)?.expect("bot exists");
         let events = db::linked_event_ids(tx, &bot.id)?;
         announce(tx, "bot.scheduled", &bot, &events, now_ms)?;
@@ -431,9 +423,9 @@ pub fn apply_desired(
         let may_exist = db::backend_may_have_bot(tx, &bot.id)?;
         db::supersede_unsent_ops(tx, &bot.id, now_ms)?;
         let (op, status) = match (may_exist, url_changed) {
-            (false, _) => ("create", "scheduled"),
-            (true, true) => ("recreate", "moving"),
-            (true, false) => ("move", "moving"),
+            (false, _) => (BotOpKind::Create, BotStatus::Scheduled),
+            (true, true) => (BotOpKind::Recreate, BotStatus::Moving),
+            (true, false) => (BotOpKind::Move, BotStatus::Moving),
         };
         let body = create_body(&parse_config(config_text), eff);
         db::insert_op(tx, &bot.id, version, op, Some(&body), now_ms)?;
@@ -457,9 +449,17 @@ pub fn cancel_bot(
     let events = db::linked_event_ids(tx, &bot.id)?;
     let version = db::set_cancelled_desired(tx, &bot.id, now_ms)?;
     let note = format!("cancelled: {reason}");
-    if bot.mode == "local" {
-        db::set_status(tx, &bot.id, "cancelled", None, now_ms)?;
-        db::add_history(tx, &bot.id, version, "cancelled", &note, None, now_ms)?;
+    if bot.mode == BotMode::Local {
+        db::set_status(tx, &bot.id, BotStatus::Cancelled, None, now_ms)?;
+        db::add_history(
+            tx,
+            &bot.id,
+            version,
+            BotStatus::Cancelled,
+            &note,
+            None,
+            now_ms,
+        )?;
         let bot = db::get_bot(tx, &bot.id)?.expect("bot exists");
         announce(tx, "bot.cancelled", &bot, &events, now_ms)?;
         return Ok(());
@@ -467,16 +467,30 @@ pub fn cancel_bot(
     let may_exist = db::backend_may_have_bot(tx, &bot.id)?;
     db::supersede_unsent_ops(tx, &bot.id, now_ms)?;
     if may_exist {
-        db::insert_op(tx, &bot.id, version, "delete", None, now_ms)?;
-        db::set_status(tx, &bot.id, "cancelling", bot.last_error.as_deref(), now_ms)?;
-        db::add_history(tx, &bot.id, version, "cancelling", &note, None, now_ms)?;
-    } else {
-        db::set_status(tx, &bot.id, "cancelled", None, now_ms)?;
+        db::insert_op(tx, &bot.id, version, BotOpKind::Delete, None, now_ms)?;
+        db::set_status(
+            tx,
+            &bot.id,
+            BotStatus::Cancelling,
+            bot.last_error.as_deref(),
+            now_ms,
+        )?;
         db::add_history(
             tx,
             &bot.id,
             version,
-            "cancelled",
+            BotStatus::Cancelling,
+            &note,
+            None,
+            now_ms,
+        )?;
+    } else {
+        db::set_status(tx, &bot.id, BotStatus::Cancelled, None, now_ms)?;
+        db::add_history(
+            tx,
+            &bot.id,
+            version,
+            BotStatus::Cancelled,
             &format!("{note} (never reached the backend)"),
             None,
             now_ms,

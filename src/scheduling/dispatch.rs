@@ -10,6 +10,7 @@
 use futures_util::future::join_all;
 
 use super::backend::{BackendError, BotBackend};
+use crate::domain::{BotOpKind, BotOpStatus, BotStatus};
 use crate::state::AppState;
 use crate::store::bots::{self as db, Op};
 use crate::store::{ms_to_rfc3339, StoreError};
@@ -80,11 +81,24 @@ fn claim(tx: &rusqlite::Transaction, now: i64) -> Result<Vec<Claimed>, StoreErro
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         let Some(bot) = db::get_bot(tx, &op.bot_id)? else {
-            db::finish_op(tx, op.id, "failed", None, Some("bot missing"), now)?;
+            db::finish_op(
+                tx,
+                op.id,
+                BotOpStatus::Failed,
+                None,
+                Some("bot missing"),
+                now,
+            )?;
             continue;
         };
-        if op.op != "delete" && bot.version == op.bot_version {
-            db::set_status(tx, &bot.id, "dispatching", bot.last_error.as_deref(), now)?;
+        if op.op != BotOpKind::Delete && bot.version == op.bot_version {
+            db::set_status(
+                tx,
+                &bot.id,
+                BotStatus::Dispatching,
+                bot.last_error.as_deref(),
+                now,
+            )?;
         }
         out.push(Claimed {
             op,
@@ -98,7 +112,7 @@ fn claim(tx: &rusqlite::Transaction, now: i64) -> Result<Vec<Claimed>, StoreErro
 async fn run(state: &AppState, backend: &BotBackend, c: Claimed) -> Result<(), StoreError> {
     let idem = format!("{}:{}", c.op.bot_id, c.op.bot_version);
     let delete_idem = format!("{idem}:delete");
-    let outcome = if c.op.op == "delete" {
+    let outcome = if c.op.op == BotOpKind::Delete {
         let res = match &c.backend_id {
             Some(id) => backend.delete(id, &delete_idem).await,
             None => Ok(()),
@@ -153,7 +167,7 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
             let Some(op) = db::get_op(tx, c.op.id)? else {
                 return Ok(());
             };
-            if op.status != "in_flight" {
+            if op.status != BotOpStatus::InFlight {
                 return Ok(());
             }
             let Some(bot) = db::get_bot(tx, &op.bot_id)? else {
@@ -164,14 +178,14 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
             match outcome {
                 Outcome::Created(id) => {
                     db::set_backend(tx, &bot.id, Some(&id), Some(v), now)?;
-                    db::finish_op(tx, op.id, "done", Some(&id), None, now)?;
+                    db::finish_op(tx, op.id, BotOpStatus::Done, Some(&id), None, now)?;
                     if latest {
-                        db::set_status(tx, &bot.id, "dispatched", None, now)?;
+                        db::set_status(tx, &bot.id, BotStatus::Dispatched, None, now)?;
                         db::add_history(
                             tx,
                             &bot.id,
                             v,
-                            "dispatched",
+                            BotStatus::Dispatched,
                             &format!("{} at the backend as {id}", op.op),
                             None,
                             now,
@@ -181,7 +195,7 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
                             tx,
                             &bot.id,
                             v,
-                            &bot.status,
+                            bot.status,
                             &format!("backend bot {id} made for version {v}; a newer change follows"),
                             None,
                             now,
@@ -190,14 +204,14 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
                 }
                 Outcome::Deleted => {
                     db::set_backend(tx, &bot.id, None, None, now)?;
-                    db::finish_op(tx, op.id, "done", None, None, now)?;
+                    db::finish_op(tx, op.id, BotOpStatus::Done, None, None, now)?;
                     if latest {
-                        db::set_status(tx, &bot.id, "cancelled", None, now)?;
+                        db::set_status(tx, &bot.id, BotStatus::Cancelled, None, now)?;
                         db::add_history(
                             tx,
                             &bot.id,
                             v,
-                            "cancelled",
+                            BotStatus::Cancelled,
                             "deleted at the backend",
                             None,
                             now,
@@ -210,7 +224,14 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
                     }
                     let give_up = !error.retryable || op.attempts >= MAX_ATTEMPTS;
                     let note = if give_up {
-                        db::finish_op(tx, op.id, "failed", None, Some(&error.message), now)?;
+                        db::finish_op(
+                            tx,
+                            op.id,
+                            BotOpStatus::Failed,
+                            None,
+                            Some(&error.message),
+                            now,
+                        )?;
                         format!(
                             "{} attempt {} failed, giving up: {}",
                             op.op, op.attempts, error.message
@@ -227,8 +248,8 @@ async fn commit(state: &AppState, c: Claimed, outcome: Outcome) -> Result<(), St
                         )
                     };
                     tracing::warn!(bot_id = %bot.id, op = %op.op, attempts = op.attempts, error = %error.message, "bot backend call failed");
-                    db::set_status(tx, &bot.id, "failed", Some(&error.message), now)?;
-                    db::add_history(tx, &bot.id, v, "failed", &note, None, now)?;
+                    db::set_status(tx, &bot.id, BotStatus::Failed, Some(&error.message), now)?;
+                    db::add_history(tx, &bot.id, v, BotStatus::Failed, &note, None, now)?;
                 }
             }
             Ok(())

@@ -7,8 +7,10 @@
 //! - `dispatch` + `backend`: the queue of backend calls and the HTTP client.
 //! - `autorecord`: V1 `will_record` decisions through the same machinery.
 //! - `will_record`: the V1 recording decision.
+//! - `requests`: the V2 endpoint's schedule / unschedule of one event (locks + transaction).
 //!
-//! The HTTP surface (`POST`/`DELETE /api/v2/calendar-events/{id}/bot/`) is `events::bot`.
+//! The HTTP surface (`POST`/`DELETE /api/v2/calendar-events/{id}/bot/`) is `events::bot`,
+//! which parses, calls `requests` and renders.
 //!
 //! Deduplication keys are normalised by trimming leading and trailing whitespace; otherwise
 //! they are compared exactly (case-sensitive). A key applies to future bots only: once a
@@ -19,10 +21,12 @@ pub mod backend;
 pub mod dedup;
 pub mod dispatch;
 pub mod reconcile;
+pub mod requests;
 pub mod will_record;
 
 use rusqlite::Transaction;
 
+use crate::domain::BotMode;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{bots as db, StoreError};
@@ -36,26 +40,13 @@ pub fn normalize_key(key: &str) -> Option<String> {
     (!k.is_empty()).then(|| k.to_string())
 }
 
-/// Where new bots are made: at the configured backend, or locally (webhooks only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Local,
-    Backend,
-}
-
-impl Mode {
-    pub fn of(state: &AppState) -> Mode {
-        if state.settings.bot_api_url.is_some() {
-            Mode::Backend
-        } else {
-            Mode::Local
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Local => "local",
-            Mode::Backend => "backend",
-        }
+/// Where new bots are made now: at the backend when one is configured, else locally
+/// (webhooks only).
+pub fn new_bot_mode(state: &AppState) -> BotMode {
+    if state.settings.bot_api_url.is_some() {
+        BotMode::Backend
+    } else {
+        BotMode::Local
     }
 }
 

@@ -10,8 +10,8 @@
 
 use rusqlite::Transaction;
 
-use super::dedup::{self, Source};
-use super::{Mode, ScheduleError};
+use super::{dedup, new_bot_mode, ScheduleError};
+use crate::domain::{BotMode, LinkSource};
 use crate::state::AppState;
 use crate::store::bots::{self as db, Drift};
 use crate::store::StoreError;
@@ -21,7 +21,7 @@ const MAX_BATCHES: usize = 50;
 
 /// Reconciles every drifted link; returns how many links and orphan bots it handled.
 pub async fn reconcile_due(state: &AppState) -> anyhow::Result<usize> {
-    let mode = Mode::of(state);
+    let mode = new_bot_mode(state);
     let mut handled = 0;
     for _ in 0..MAX_BATCHES {
         let now = state.now_ms();
@@ -40,7 +40,11 @@ pub async fn reconcile_due(state: &AppState) -> anyhow::Result<usize> {
     Ok(handled)
 }
 
-fn reconcile_batch(tx: &Transaction, mode: Mode, now: i64) -> Result<(usize, usize), StoreError> {
+fn reconcile_batch(
+    tx: &Transaction,
+    mode: BotMode,
+    now: i64,
+) -> Result<(usize, usize), StoreError> {
     dedup::retire_started(tx, now)?;
     let orphans = db::orphan_live_bots(tx)?;
     for id in &orphans {
@@ -57,7 +61,7 @@ fn reconcile_batch(tx: &Transaction, mode: Mode, now: i64) -> Result<(usize, usi
 
 /// Handles one drifted link; always either removes the link or records the event's current
 /// state on it, so nothing is handled twice.
-fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(), StoreError> {
+fn reconcile_link(tx: &Transaction, d: &Drift, mode: BotMode, now: i64) -> Result<(), StoreError> {
     let link = &d.link;
     let (Some(bot), Some(event)) = (
         db::get_bot(tx, &link.bot_id)?,
@@ -69,45 +73,28 @@ fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(
     if d.event_is_deleted {
         return dedup::detach(tx, link, "the event was cancelled or deleted", now);
     }
-    let source = if link.source == Source::Autorecord.as_str() {
-        Source::Autorecord
-    } else {
-        Source::Api
-    };
+    let source = link.source;
     let config = dedup::parse_config(&link.bot_config);
 
     if !bot.active {
         // Its bot already started (or is gone); only a move into the future needs a bot.
         if event.start_time > now {
             let key = match source {
-                Source::Autorecord => event
-                    .meeting_url
-                    .as_deref()
-                    .map(|u| dedup::v1_key(event.start_time, u)),
-                Source::Api => Some(bot.dedup_key.clone()),
+                LinkSource::Autorecord => autorecord_key(&event),
+                LinkSource::Api => Some(bot.dedup_key.clone()),
             };
             return reschedule(tx, &event, key, &config, source, mode, now, link);
         }
-        db::update_link_snapshot(
-            tx,
-            &link.event_id,
-            event.start_time,
-            event.meeting_url.as_deref(),
-            now,
-        )?;
-        return Ok(());
+        return record_snapshot(tx, &event, now);
     }
 
     if event.end_time <= now {
         return dedup::detach(tx, link, "the event moved into the past", now);
     }
-    if source == Source::Autorecord {
+    if source == LinkSource::Autorecord {
         // The V1 key is made of the start and the link: a change means another bot (shared
         // with colleagues whose copy of the meeting already moved).
-        let key = event
-            .meeting_url
-            .as_deref()
-            .map(|u| dedup::v1_key(event.start_time, u));
+        let key = autorecord_key(&event);
         if key.as_deref() != Some(bot.dedup_key.as_str()) {
             return reschedule(tx, &event, key, &config, source, mode, now, link);
         }
@@ -126,18 +113,30 @@ fn reconcile_link(tx: &Transaction, d: &Drift, mode: Mode, now: i64) -> Result<(
                 Some(&event.id),
                 now,
             )?;
-            db::update_link_snapshot(
-                tx,
-                &link.event_id,
-                event.start_time,
-                event.meeting_url.as_deref(),
-                now,
-            )?;
-            Ok(())
+            record_snapshot(tx, &event, now)
         }
         Err(ScheduleError::Store(e)) => Err(e),
         Err(e) => dedup::detach(tx, link, &reason(&e), now),
     }
+}
+
+/// The V1 key of the event as it is now; `None` without a meeting link.
+fn autorecord_key(event: &db::EventRow) -> Option<String> {
+    event
+        .meeting_url
+        .as_deref()
+        .map(|u| dedup::v1_key(event.start_time, u))
+}
+
+/// Records on the event's link what its bot now follows (the event as it is now).
+fn record_snapshot(tx: &Transaction, event: &db::EventRow, now: i64) -> Result<(), StoreError> {
+    db::update_link_snapshot(
+        tx,
+        &event.id,
+        event.start_time,
+        event.meeting_url.as_deref(),
+        now,
+    )
 }
 
 /// Puts the event on the bot for `key` (leaving its old bot); detaches it when that is
@@ -148,8 +147,8 @@ fn reschedule(
     event: &db::EventRow,
     key: Option<String>,
     config: &serde_json::Map<String, serde_json::Value>,
-    source: Source,
-    mode: Mode,
+    source: LinkSource,
+    mode: BotMode,
     now: i64,
     link: &db::Link,
 ) -> Result<(), StoreError> {

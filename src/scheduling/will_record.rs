@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::Attendee;
+use crate::domain::{Attendee, LinkSource};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store;
@@ -44,7 +44,7 @@ impl Preferences {
     }
 
     pub fn bot_name(&self) -> &str {
-        self.bot_name.as_deref().unwrap_or("Meeting Notetaker")
+        self.bot_name.as_deref().unwrap_or(super::DEFAULT_BOT_NAME)
     }
 }
 
@@ -210,7 +210,7 @@ pub async fn apply_will_record(state: &AppState, calendar_user_id: &str) -> ApiR
             let differs = if will {
                 e.bot_id.is_none()
             } else {
-                e.bot_source.as_deref() == Some("autorecord")
+                e.bot_source.as_deref().and_then(LinkSource::parse) == Some(LinkSource::Autorecord)
             };
             differs.then(|| (e.id.clone(), will))
         })

@@ -4,6 +4,7 @@
 use rusqlite::Connection;
 
 use super::StoreError;
+use crate::domain::{BotOpStatus, LinkSource};
 
 /// An event linked to a bot, with its calendar.
 #[derive(Debug, Clone)]
@@ -17,8 +18,7 @@ pub struct BotEvent {
     pub platform: String,
     /// The calendar's account address (platform email, else the app-given one).
     pub calendar_email: Option<String>,
-    /// `api` or `autorecord`
-    pub source: String,
+    pub source: LinkSource,
 }
 
 /// The events linked to each of `bot_ids`, by bot then start time.
@@ -68,9 +68,9 @@ pub struct BotCounts {
 pub fn counts(conn: &Connection) -> Result<BotCounts, StoreError> {
     Ok(conn.query_row(
         "SELECT (SELECT COUNT(*) FROM bots WHERE active = 1),
-                (SELECT COUNT(*) FROM bot_operations WHERE status = 'pending' AND attempts > 0),
-                (SELECT COUNT(*) FROM bot_operations WHERE status = 'failed')",
-        [],
+                (SELECT COUNT(*) FROM bot_operations WHERE status = ?1 AND attempts > 0),
+                (SELECT COUNT(*) FROM bot_operations WHERE status = ?2)",
+        [BotOpStatus::Pending, BotOpStatus::Failed],
         |r| {
             Ok(BotCounts {
                 upcoming: r.get(0)?,

@@ -618,7 +618,7 @@ async fn one_bot_per_key_across_calendars_and_last_call_wins() {
     assert_ne!(body["bots"][0]["bot_id"], bot_id);
     assert_eq!(bots_of(&app, &b).await[0]["bot_id"], bot_id);
     assert_eq!(
-        bot(&app, bot_id.as_str().unwrap()).await.status,
+        bot(&app, bot_id.as_str().unwrap()).await.status.as_str(),
         "scheduled"
     );
 }
@@ -643,7 +643,7 @@ async fn unscheduling_cancels_a_bot_only_when_no_event_uses_it() {
     assert_eq!(body["bots"], json!([]));
     assert_eq!(bots_of(&app, &b).await[0]["bot_id"], shared);
     assert_eq!(
-        bot(&app, shared.as_str().unwrap()).await.status,
+        bot(&app, shared.as_str().unwrap()).await.status.as_str(),
         "scheduled"
     );
     assert!(webhooks(&app, "bot.cancelled").await.is_empty());
@@ -653,7 +653,7 @@ async fn unscheduling_cancels_a_bot_only_when_no_event_uses_it() {
     // Last event gone: the bot is cancelled and announced once.
     unschedule_ok(&app, &b).await;
     let shared_bot = bot(&app, shared.as_str().unwrap()).await;
-    assert_eq!(shared_bot.status, "cancelled");
+    assert_eq!(shared_bot.status.as_str(), "cancelled");
     assert!(!shared_bot.active);
     unschedule_ok(&app, &solo).await;
     unschedule_ok(&app, &solo).await;
@@ -684,7 +684,7 @@ async fn synced_moves_link_changes_and_deletions_are_reconciled_at_the_backend()
     let bot_id = body["bots"][0]["bot_id"].as_str().unwrap().to_string();
     assert_eq!(dispatch(&app).await, 1);
     let first = bot(&app, &bot_id).await;
-    assert_eq!(first.status, "dispatched");
+    assert_eq!(first.status.as_str(), "dispatched");
     let first_backend = first.backend_id.clone().unwrap();
     assert!(backend.live().contains_key(&first_backend));
 
@@ -696,14 +696,14 @@ async fn synced_moves_link_changes_and_deletions_are_reconciled_at_the_backend()
     let new_start = event_start(&app, &ev).await + 60_000;
     move_event(&app, &ev, new_start).await;
     assert_eq!(reconcile(&app).await, 1);
-    assert_eq!(bot(&app, &bot_id).await.status, "moving");
+    assert_eq!(bot(&app, &bot_id).await.status.as_str(), "moving");
     assert_eq!(
         bots_of(&app, &ev).await[0]["start_time"],
         json!(rfc3339(new_start))
     );
     dispatch(&app).await;
     let moved = bot(&app, &bot_id).await;
-    assert_eq!(moved.status, "dispatched");
+    assert_eq!(moved.status.as_str(), "dispatched");
     let live = backend.live();
     assert_eq!(
         live.len(),
@@ -742,11 +742,11 @@ async fn synced_moves_link_changes_and_deletions_are_reconciled_at_the_backend()
     // The event is cancelled: the bot is cancelled at the backend.
     delete_event(&app, &ev).await;
     assert_eq!(reconcile(&app).await, 1);
-    assert_eq!(bot(&app, &bot_id).await.status, "cancelling");
+    assert_eq!(bot(&app, &bot_id).await.status.as_str(), "cancelling");
     dispatch(&app).await;
     assert!(backend.live().is_empty());
     let done = bot(&app, &bot_id).await;
-    assert_eq!(done.status, "cancelled");
+    assert_eq!(done.status.as_str(), "cancelled");
     assert!(bots_of(&app, &ev).await.is_empty());
 
     // History tells the story; every call carried the key and an Idempotency-Key.
@@ -811,7 +811,7 @@ async fn shared_bot_follows_the_moved_event_and_survives_one_deletion() {
     assert!(bots_of(&app, &a).await.is_empty());
     assert_eq!(bots_of(&app, &b).await[0]["bot_id"], bot_id);
     assert_eq!(
-        bot(&app, bot_id.as_str().unwrap()).await.status,
+        bot(&app, bot_id.as_str().unwrap()).await.status.as_str(),
         "scheduled"
     );
     assert!(webhooks(&app, "bot.cancelled").await.is_empty());
@@ -849,7 +849,10 @@ async fn an_event_moving_from_the_past_into_the_future_gets_a_new_bot() {
     assert_eq!(bots[0]["bot_name"], "Scribe");
     assert_eq!(bots[0]["status"], "scheduled");
     // The started bot was not cancelled, only left.
-    assert_eq!(bot(&app, old.as_str().unwrap()).await.status, "scheduled");
+    assert_eq!(
+        bot(&app, old.as_str().unwrap()).await.status.as_str(),
+        "scheduled"
+    );
     assert!(webhooks(&app, "bot.cancelled").await.is_empty());
 }
 
@@ -881,9 +884,12 @@ async fn deleting_a_calendar_cancels_its_future_bots() {
         .await
         .unwrap();
     assert_eq!(detached, 2);
-    assert_eq!(bot(&app, alone.as_str().unwrap()).await.status, "cancelled");
     assert_eq!(
-        bot(&app, shared.as_str().unwrap()).await.status,
+        bot(&app, alone.as_str().unwrap()).await.status.as_str(),
+        "cancelled"
+    );
+    assert_eq!(
+        bot(&app, shared.as_str().unwrap()).await.status.as_str(),
         "scheduled"
     );
     assert_eq!(bots_of(&app, &shared_b).await[0]["bot_id"], shared);
@@ -897,7 +903,7 @@ async fn deleting_a_calendar_cancels_its_future_bots() {
     .await;
     assert_eq!(reconcile(&app).await, 1);
     assert_eq!(
-        bot(&app, shared.as_str().unwrap()).await.status,
+        bot(&app, shared.as_str().unwrap()).await.status.as_str(),
         "cancelled"
     );
     let cancelled: Vec<Value> = webhooks(&app, "bot.cancelled")
@@ -972,7 +978,7 @@ async fn v1_autorecord_shares_one_bot_per_meeting_and_follows_will_record() {
     assert_eq!(report.removed, vec![e_ada.clone()]);
     assert!(bots_of(&app, &e_ada).await.is_empty());
     assert_eq!(
-        bot(&app, bot_id.as_str().unwrap()).await.status,
+        bot(&app, bot_id.as_str().unwrap()).await.status.as_str(),
         "scheduled"
     );
 
@@ -989,7 +995,7 @@ async fn v1_autorecord_shares_one_bot_per_meeting_and_follows_will_record() {
     assert_eq!(a[0]["deduplication_key"], json!(new_key));
     assert_eq!(a[0]["bot_id"], b[0]["bot_id"]);
     assert_eq!(
-        bot(&app, bot_id.as_str().unwrap()).await.status,
+        bot(&app, bot_id.as_str().unwrap()).await.status.as_str(),
         "cancelled"
     );
     assert_eq!(bots_with_key(&app, &new_key).await.len(), 1);
@@ -1002,7 +1008,7 @@ async fn v1_autorecord_shares_one_bot_per_meeting_and_follows_will_record() {
         .await
         .unwrap();
     let last = bots_with_key(&app, &new_key).await;
-    assert_eq!(last[0].status, "cancelled");
+    assert_eq!(last[0].status.as_str(), "cancelled");
 }
 
 #[tokio::test]
@@ -1113,7 +1119,7 @@ async fn a_crash_between_dispatch_and_commit_does_not_make_a_second_bot() {
         .hang_after_create
         .store(false, Ordering::SeqCst);
     let stuck = bot(&app, &bot_id).await;
-    assert_eq!(stuck.status, "dispatching");
+    assert_eq!(stuck.status.as_str(), "dispatching");
     assert_eq!(stuck.backend_id, None, "nothing committed");
 
     // Within the lease nobody resends; after it, the retry carries the same key.
@@ -1131,7 +1137,7 @@ async fn a_crash_between_dispatch_and_commit_does_not_make_a_second_bot() {
         "no second bot"
     );
     let done = bot(&app, &bot_id).await;
-    assert_eq!(done.status, "dispatched");
+    assert_eq!(done.status.as_str(), "dispatched");
     assert_eq!(
         done.backend_id.as_deref(),
         backend.live().keys().next().map(|s| s.as_str())
@@ -1160,7 +1166,7 @@ async fn a_change_during_an_in_flight_create_is_sent_after_it() {
     assert_eq!(live.len(), 1, "{live:?}");
     assert_eq!(live.values().next().unwrap()["bot_name"], "Renamed");
     let b = bot(&app, &bot_id).await;
-    assert_eq!(b.status, "dispatched");
+    assert_eq!(b.status.as_str(), "dispatched");
     assert_eq!(b.backend_version, Some(b.version));
 }
 
@@ -1212,7 +1218,10 @@ async fn concurrent_calls_on_one_key_never_make_two_bots() {
             .unwrap()
     };
     assert_eq!(
-        create_ops.iter().filter(|o| o.status == "pending").count(),
+        create_ops
+            .iter()
+            .filter(|o| o.status.as_str() == "pending")
+            .count(),
         1,
         "one pending backend call, older unsent ones superseded"
     );
@@ -1298,7 +1307,7 @@ async fn a_bot_unscheduled_before_dispatch_never_reaches_the_backend() {
         .to_string();
     schedule_ok(&app, &ev, "brief", json!({"bot_name": "Second thoughts"})).await;
     unschedule_ok(&app, &ev).await;
-    assert_eq!(bot(&app, &bot_id).await.status, "cancelled");
+    assert_eq!(bot(&app, &bot_id).await.status.as_str(), "cancelled");
     assert_eq!(dispatch(&app).await, 0);
     assert!(backend.calls().is_empty());
 }
