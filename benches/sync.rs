@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use convene::config::Settings;
+use convene::domain::{CalendarKind, CalendarStatus, Platform};
 use convene::state::{AppState, Clock, KeyedLocks, Wakers};
 use convene::store::calendars::Calendar;
 use convene::store::events::{EventQuery, Ordering};
@@ -85,25 +86,26 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.
+    let now = state.now_ms();
     let rows: Vec<Calendar> = generated
         .iter()
         .map(|g| Calendar {
-            kind: "v2".into(),
-            platform: if g.provider == Provider::Google {
-                "google_calendar"
-            } else {
-                "microsoft_outlook"
-            }
-            .into(),
             oauth_client_id: Some(g.client_id.clone()),
             oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
             oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
             platform_email: Some(g.email.clone()),
-            status: "connected".into(),
-            ..Default::default()
+            ..Calendar::new(
+                CalendarKind::V2,
+                if g.provider == Provider::Google {
+                    Platform::Google
+                } else {
+                    Platform::Microsoft
+                },
+                CalendarStatus::Connected,
+                now,
+            )
         })
         .collect();
-    let now = state.now_ms();
     let ids: Vec<String> = state
         .store
         .write(move |tx| {

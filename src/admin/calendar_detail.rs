@@ -5,12 +5,13 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::{CalendarKind, CalendarStatus};
 use crate::state::AppState;
-use crate::store::calendar_admin::{self as db, CalendarDetail};
-use crate::store::calendars as cal_store;
+use crate::store::calendar_admin::{self as db, CalendarRow};
+use crate::store::calendars::{self as cal_store, Calendar};
 use crate::store::StoreError;
 
-use super::calendars::{platform_label, status_tone};
+use super::calendars::{platform_name, status_tone};
 use super::render::{render, when, when_or, AdminError, AdminResult, Layout};
 use super::session::AdminSession;
 
@@ -19,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 struct Change {
-    status: String,
+    status: CalendarStatus,
     tone: &'static str,
     error_code: Option<String>,
     error_message: Option<String>,
@@ -30,8 +31,11 @@ struct Change {
 #[template(path = "admin/calendar.html")]
 struct CalendarPage {
     layout: Layout,
-    cal: CalendarDetail,
-    platform: String,
+    /// Read without its secrets.
+    cal: Calendar,
+    /// V1: the app's user id of the calendar user.
+    external_id: Option<String>,
+    platform: &'static str,
     tone: &'static str,
     changes: Vec<Change>,
     created: String,
@@ -63,7 +67,7 @@ async fn show(
                 return Ok::<_, StoreError>(None);
             };
             let changes = cal_store::status_changes(c, &id)?;
-            let events = crate::events::admin::load(c, &id, now)?;
+            let events = crate::events::admin::load(c, &cal.cal, now)?;
             Ok(Some((cal, changes, events)))
         })
         .await?
@@ -73,13 +77,14 @@ async fn show(
         .into_iter()
         .rev()
         .map(|c| Change {
-            tone: status_tone(&c.status),
+            tone: status_tone(c.status),
             status: c.status,
             error_code: c.error_code,
             error_message: c.error_message,
             at: when(c.created_at),
         })
         .collect();
+    let CalendarRow { cal, external_id } = cal;
     let title = cal
         .platform_email
         .clone()
@@ -87,8 +92,8 @@ async fn show(
         .unwrap_or_else(|| "Calendar".into());
     let page = CalendarPage {
         layout: session.layout("calendars", title),
-        platform: platform_label(&cal.platform).to_string(),
-        tone: status_tone(&cal.status),
+        platform: platform_name(cal.platform),
+        tone: status_tone(cal.status),
         changes,
         created: when(cal.created_at),
         updated: when(cal.updated_at),
@@ -102,10 +107,11 @@ async fn show(
             other => when_or(other, "not scheduled"),
         },
         sync_due: cal.next_sync_at.is_some_and(|t| t <= now),
-        can_sync: cal.status != "disconnected",
+        can_sync: cal.status != CalendarStatus::Disconnected,
         events: events.events,
         window: events.window,
         incremental: events.incremental,
+        external_id,
         cal,
     };
     render(&page.layout, &page)

@@ -4,6 +4,7 @@
 
 use actix_web::web;
 
+use crate::domain::CalendarStatus;
 use crate::state::AppState;
 use crate::store::calendar_admin as db;
 
@@ -27,7 +28,7 @@ async fn sync_now(
         .await?
         .ok_or(AdminError::NotFound)?;
     let back = format!("/admin/calendars/{id}/");
-    if status == "disconnected" {
+    if status == CalendarStatus::Disconnected {
         let flash = Flash::error(
             "Not synced: the calendar is disconnected. It syncs again once it is reconnected.",
         );

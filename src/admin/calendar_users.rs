@@ -4,10 +4,11 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::CalendarStatus;
 use crate::state::AppState;
 use crate::store::calendar_admin as db;
 
-use super::calendars::{platform_label, status_tone};
+use super::calendars::{platform_name, status_tone};
 use super::paging::{self, PAGE_SIZE};
 use super::render::{render, when, AdminResult, Layout};
 use super::session::AdminSession;
@@ -18,9 +19,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 struct ConnectionView {
     calendar_id: String,
-    platform: String,
+    platform: &'static str,
     email: Option<String>,
-    status: String,
+    status: CalendarStatus,
     tone: &'static str,
 }
 
@@ -68,25 +69,25 @@ async fn show(
         PAGE_SIZE,
         "/admin/calendar-users/",
         &[],
-        |u| (u.created_at, &u.id),
+        |u| (u.user.created_at, &u.user.id),
     );
     let users = users
         .into_iter()
         .map(|u| UserView {
-            created: when(u.created_at),
+            created: when(u.user.created_at),
             connections: u
                 .connections
                 .into_iter()
                 .map(|c| ConnectionView {
-                    platform: platform_label(&c.platform).to_string(),
-                    tone: status_tone(&c.status),
-                    calendar_id: c.calendar_id,
+                    platform: platform_name(c.platform),
+                    tone: status_tone(c.status),
+                    calendar_id: c.id,
                     email: c.platform_email,
                     status: c.status,
                 })
                 .collect(),
-            id: u.id,
-            external_id: u.external_id,
+            id: u.user.id,
+            external_id: u.user.external_id,
         })
         .collect();
     let page = UsersPage {

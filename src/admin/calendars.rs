@@ -4,59 +4,102 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::state::AppState;
-use crate::store::calendar_admin::{self as db, CalendarFilter};
+use crate::store::calendar_admin::{self as db, CalendarFilter, CalendarRow};
 
 use super::paging::{self, Choice, PAGE_SIZE};
-use super::render::{render, when, when_or, AdminResult, Layout};
+use super::render::{render, when, when_or, AdminError, AdminResult, Layout};
 use super::session::AdminSession;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::page("/calendars/").route(web::get().to(show)));
 }
 
-pub(super) const STATUSES: &[(&str, &str)] = &[
-    ("", "Any status"),
-    ("connected", "connected"),
-    ("connecting", "connecting"),
-    ("disconnected", "disconnected"),
-];
-pub(super) const PLATFORMS: &[(&str, &str)] = &[
-    ("", "Any platform"),
-    ("google_calendar", "Google Calendar"),
-    ("microsoft_outlook", "Microsoft Outlook"),
-];
-pub(super) const KINDS: &[(&str, &str)] = &[
-    ("", "V1 and V2"),
-    ("v1", "V1 (calendar users)"),
-    ("v2", "V2 (API calendars)"),
+/// The statuses in the order the filter lists them.
+const STATUS_ORDER: [CalendarStatus; 3] = [
+    CalendarStatus::Connected,
+    CalendarStatus::Connecting,
+    CalendarStatus::Disconnected,
 ];
 
-/// "Google Calendar" for `google_calendar`, and so on.
+/// The filter choices (value, label), "any" first.
+fn statuses() -> Vec<(&'static str, &'static str)> {
+    let any = ("", "Any status");
+    std::iter::once(any)
+        .chain(STATUS_ORDER.iter().map(|s| (s.as_str(), s.as_str())))
+        .collect()
+}
+
+fn platforms() -> Vec<(&'static str, &'static str)> {
+    let any = ("", "Any platform");
+    std::iter::once(any)
+        .chain(
+            Platform::ALL
+                .iter()
+                .map(|p| (p.as_str(), platform_name(*p))),
+        )
+        .collect()
+}
+
+fn kinds() -> Vec<(&'static str, &'static str)> {
+    let any = ("", "V1 and V2");
+    std::iter::once(any)
+        .chain(CalendarKind::ALL.iter().map(|k| {
+            let label = match k {
+                CalendarKind::V1 => "V1 (calendar users)",
+                CalendarKind::V2 => "V2 (API calendars)",
+            };
+            (k.as_str(), label)
+        }))
+        .collect()
+}
+
+/// "Google Calendar", "Microsoft Outlook".
+pub(super) fn platform_name(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Google => "Google Calendar",
+        Platform::Microsoft => "Microsoft Outlook",
+    }
+}
+
+/// "Google Calendar" for `google_calendar`, and so on (unknown text as it is).
 pub(super) fn platform_label(platform: &str) -> &str {
-    PLATFORMS
-        .iter()
-        .find(|(v, _)| *v == platform)
-        .map_or(platform, |(_, l)| l)
+    match Platform::parse(platform) {
+        Some(p) => platform_name(p),
+        None => platform,
+    }
 }
 
 /// The badge colour of a calendar status.
-pub(super) fn status_tone(status: &str) -> &'static str {
+pub(super) fn status_tone(status: CalendarStatus) -> &'static str {
     match status {
-        "connected" => "good",
-        "connecting" => "warn",
-        "disconnected" => "bad",
-        _ => "",
+        CalendarStatus::Connected => "good",
+        CalendarStatus::Connecting => "warn",
+        CalendarStatus::Disconnected => "bad",
     }
+}
+
+/// A filter value from the query, as its type: empty means any; anything else not among
+/// the `choices` is refused.
+fn typed_filter<T>(
+    name: &str,
+    given: Option<&str>,
+    choices: &[(&'static str, &'static str)],
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, AdminError> {
+    Ok(paging::filter_value(name, given, choices)?
+        .as_deref()
+        .and_then(parse))
 }
 
 struct Row {
     id: String,
     kind: String,
-    platform: String,
+    platform: &'static str,
     email: String,
     user: Option<String>,
-    status: String,
+    status: CalendarStatus,
     tone: &'static str,
     last_sync: String,
     sync_error: Option<String>,
@@ -90,10 +133,21 @@ async fn show(
     state: web::Data<AppState>,
     query: web::Query<ListQuery>,
 ) -> AdminResult {
+    let (statuses, platforms, kinds) = (statuses(), platforms(), kinds());
     let filter = CalendarFilter {
-        status: paging::filter_value("status", query.status.as_deref(), STATUSES)?,
-        platform: paging::filter_value("platform", query.platform.as_deref(), PLATFORMS)?,
-        kind: paging::filter_value("kind", query.kind.as_deref(), KINDS)?,
+        status: typed_filter(
+            "status",
+            query.status.as_deref(),
+            &statuses,
+            CalendarStatus::parse,
+        )?,
+        platform: typed_filter(
+            "platform",
+            query.platform.as_deref(),
+            &platforms,
+            Platform::parse,
+        )?,
+        kind: typed_filter("kind", query.kind.as_deref(), &kinds, CalendarKind::parse)?,
     };
     let before = paging::decode_before(&state, query.before.as_deref())?;
     let paged = before.is_some();
@@ -107,36 +161,32 @@ async fn show(
             ))
         })
         .await?;
-    let status = filter.status.clone().unwrap_or_default();
-    let platform = filter.platform.clone().unwrap_or_default();
-    let kind = filter.kind.clone().unwrap_or_default();
-    let filters = [
-        ("status", status.as_str()),
-        ("platform", platform.as_str()),
-        ("kind", kind.as_str()),
-    ];
+    let status = filter.status.map_or("", CalendarStatus::as_str);
+    let platform = filter.platform.map_or("", Platform::as_str);
+    let kind = filter.kind.map_or("", CalendarKind::as_str);
+    let filters = [("status", status), ("platform", platform), ("kind", kind)];
     let next_url = paging::next_page(
         &state,
         &mut rows,
         PAGE_SIZE,
         "/admin/calendars/",
         &filters,
-        |r| (r.created_at, &r.id),
+        |r| (r.cal.created_at, &r.cal.id),
     );
     let first_url = paged.then(|| paging::link("/admin/calendars/", &filters));
     let rows = rows
         .into_iter()
-        .map(|r| Row {
-            tone: status_tone(&r.status),
-            platform: platform_label(&r.platform).to_string(),
-            email: r.platform_email.or(r.oauth_email).unwrap_or_default(),
-            user: r.external_id,
-            kind: r.kind.to_uppercase(),
-            last_sync: when_or(r.last_sync_at, "never"),
-            sync_error: r.last_sync_error,
-            created: when(r.created_at),
-            status: r.status,
-            id: r.id,
+        .map(|CalendarRow { cal, external_id }| Row {
+            tone: status_tone(cal.status),
+            platform: platform_name(cal.platform),
+            email: cal.platform_email.or(cal.oauth_email).unwrap_or_default(),
+            user: external_id,
+            kind: cal.kind.as_str().to_uppercase(),
+            last_sync: when_or(cal.last_sync_at, "never"),
+            sync_error: cal.last_sync_error,
+            created: when(cal.created_at),
+            status: cal.status,
+            id: cal.id,
         })
         .collect();
     let page = CalendarsPage {
@@ -144,9 +194,9 @@ async fn show(
         rows,
         total,
         filtered: filter.status.is_some() || filter.platform.is_some() || filter.kind.is_some(),
-        statuses: paging::choices(STATUSES, &status),
-        platforms: paging::choices(PLATFORMS, &platform),
-        kinds: paging::choices(KINDS, &kind),
+        statuses: paging::choices(&statuses, status),
+        platforms: paging::choices(&platforms, platform),
+        kinds: paging::choices(&kinds, kind),
         next_url,
         first_url,
     };

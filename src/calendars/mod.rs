@@ -7,16 +7,18 @@
 pub mod auth_token;
 pub mod callbacks;
 pub mod oauth_url;
+pub mod reconnect;
 pub mod status;
 pub mod tokens;
 pub mod users;
+pub mod v1_connect;
 pub mod v2;
 
 use actix_web::web;
 use serde_json::{json, Value};
 
+use crate::domain::{CalendarStatus, Platform};
 use crate::error::ApiError;
-use crate::providers::Platform;
 use crate::store::calendar_users::CalendarUser;
 use crate::store::calendars::{self as cal_store, Calendar};
 use crate::store::{ms_to_rfc3339, StoreError};
@@ -53,7 +55,6 @@ pub fn remove_calendar_user(
     Ok(())
 }
 
-/// The hosted callback URL for a platform, on the public URL.
 /// The V1 `platform` field of a request body (`google` | `microsoft`).
 pub fn v1_platform(body: &Value) -> Result<Platform, ApiError> {
     match body.get("platform").and_then(Value::as_str) {
@@ -63,6 +64,7 @@ pub fn v1_platform(body: &Value) -> Result<Platform, ApiError> {
     }
 }
 
+/// The hosted callback URL for a platform, on the public URL.
 pub fn callback_url(settings: &crate::config::Settings, platform: Platform) -> String {
     settings.public_link(match platform {
         Platform::Google => "/api/v1/calendar/google_oauth_callback/",
@@ -136,8 +138,8 @@ pub fn user_json(conn: &rusqlite::Connection, user: &CalendarUser) -> Result<Val
         .into_iter()
         .map(|c| {
             json!({
-                "platform": Platform::from_v2(&c.platform).map(Platform::v1_name),
-                "connected": c.status == "connected",
+                "platform": c.platform.v1_name(),
+                "connected": c.status == CalendarStatus::Connected,
                 "email": c.platform_email,
                 "id": c.id,
             })

@@ -11,18 +11,14 @@
 use rusqlite::Transaction;
 use serde_json::json;
 
-use crate::providers::Platform;
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::store::calendars::{self as cal_store, Calendar};
 use crate::store::outbox::{self, OutboxEvent};
 use crate::store::{calendar_users, StoreError};
 
-pub const CONNECTING: &str = "connecting";
-pub const CONNECTED: &str = "connected";
-pub const DISCONNECTED: &str = "disconnected";
-
 /// Announces that `cal` changed (status or settings).
 pub fn announce(tx: &Transaction, cal: &Calendar, now_ms: i64) -> Result<(), StoreError> {
-    if cal.kind == "v2" {
+    if cal.kind == CalendarKind::V2 {
         outbox::enqueue(
             tx,
             &OutboxEvent {
@@ -38,13 +34,12 @@ pub fn announce(tx: &Transaction, cal: &Calendar, now_ms: i64) -> Result<(), Sto
     let Some(user_id) = cal.calendar_user_id.as_deref() else {
         return Ok(());
     };
-    let platform = Platform::from_v2(&cal.platform).unwrap_or(Platform::Google);
     announce_user(
         tx,
         user_id,
-        platform,
+        cal.platform,
         Some(&cal.id),
-        cal.status == CONNECTED,
+        cal.status == CalendarStatus::Connected,
         now_ms,
     )
 }
@@ -86,16 +81,16 @@ pub fn announce_user(
 pub fn transition(
     tx: &Transaction,
     cal: &mut Calendar,
-    to: &str,
+    to: CalendarStatus,
     error: Option<(&str, &str)>,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     if cal.status == to && error.is_none() {
         return Ok(false);
     }
-    cal.status = to.to_string();
+    cal.status = to;
     cal.updated_at = now_ms;
-    if to == DISCONNECTED {
+    if to == CalendarStatus::Disconnected {
         // Never hand out a token of a dead grant; wait for new credentials.
         cal.access_token_enc = None;
         cal.access_token_expires_at = None;

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::status::{self, CONNECTED, DISCONNECTED};
+use super::status;
 use crate::coord::LockName;
-use crate::providers::{self, ClientCredentials, OAuthError, Platform, TokenResponse};
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
+use crate::providers::{self, ClientCredentials, OAuthError, TokenResponse};
 use crate::state::AppState;
 use crate::store::calendars::{self as cal_store, Calendar};
 use crate::store::{settings as kv, StoreError};
@@ -70,7 +71,7 @@ const NO_CREDENTIALS_RETRY_MS: i64 = 3600 * 1000;
 pub async fn access_token(state: &AppState, calendar_id: &str) -> Result<AccessToken, TokenError> {
     // Fast path: no lock while a cached token is good.
     let cal = load(state, calendar_id).await?;
-    if cal.status != DISCONNECTED {
+    if cal.status != CalendarStatus::Disconnected {
         if let Some(t) = cached(state, &cal, REUSE_MARGIN_MS)? {
             return Ok(t);
         }
@@ -200,7 +201,7 @@ pub async fn client_credentials(
             .decrypt(sealed)
             .map_err(|e| TokenError::Internal(format!("cannot open client secret: {e}")))
     };
-    if cal.kind == "v2" {
+    if cal.kind == CalendarKind::V2 {
         return match (&cal.oauth_client_id, &cal.oauth_client_secret_enc) {
             (Some(id), Some(secret)) if !id.is_empty() => Ok(ClientCredentials {
                 client_id: id.clone(),
@@ -209,8 +210,7 @@ pub async fn client_credentials(
             _ => Err(TokenError::NoCredentials),
         };
     }
-    let platform = Platform::from_v2(&cal.platform)
-        .ok_or_else(|| TokenError::Internal(format!("unknown platform {}", cal.platform)))?;
+    let platform = cal.platform;
     let client = state
         .store
         .read(move |c| kv::get_platform_client(c, platform.v1_name()))
@@ -233,7 +233,7 @@ fn backoff_ms(failures: i64, retry_after: Option<Duration>) -> i64 {
 async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<AccessToken, TokenError> {
     let cal = load(state, id).await?;
     let now = state.now_ms();
-    if cal.status == DISCONNECTED {
+    if cal.status == CalendarStatus::Disconnected {
         return Err(disconnected_error(state, &cal).await);
     }
     match mode {
@@ -288,8 +288,7 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
                 .decrypt(enc)
                 .map_err(|e| TokenError::Internal(format!("cannot open refresh token: {e}")))
         })?;
-    let platform = Platform::from_v2(&cal.platform)
-        .ok_or_else(|| TokenError::Internal(format!("unknown platform {}", cal.platform)))?;
+    let platform = cal.platform;
     let result = providers::refresh(
         &state.http,
         &state.settings,
@@ -376,7 +375,7 @@ async fn on_refreshed(
             Ok(())
         })
         .await?;
-    if cal.status != CONNECTED {
+    if cal.status != CalendarStatus::Connected {
         finish_connect(state, &cal, platform, &resp).await?;
     }
     Ok(AccessToken {
@@ -409,7 +408,7 @@ async fn finish_connect(
             let Some(mut row) = cal_store::get(tx, &id)? else {
                 return Ok(false);
             };
-            if row.credentials_version != version || row.status == DISCONNECTED {
+            if row.credentials_version != version || row.status == CalendarStatus::Disconnected {
                 return Ok(false);
             }
             if let Some(e) = email {
@@ -423,7 +422,7 @@ async fn finish_connect(
                 }
                 row.platform_email = Some(e);
             }
-            let changed = status::transition(tx, &mut row, CONNECTED, None, now)?;
+            let changed = status::transition(tx, &mut row, CalendarStatus::Connected, None, now)?;
             cal_store::schedule_sync_now(tx, &id, now)?;
             Ok::<_, TokenError>(changed)
         })
@@ -454,8 +453,14 @@ async fn disconnect(
             if row.credentials_version != version {
                 return Ok(false);
             }
-            status::transition(tx, &mut row, DISCONNECTED, Some((&code, &message)), now)
-                .map_err(TokenError::from)
+            status::transition(
+                tx,
+                &mut row,
+                CalendarStatus::Disconnected,
+                Some((&code, &message)),
+                now,
+            )
+            .map_err(TokenError::from)
         })
         .await?;
     if changed {

@@ -123,7 +123,7 @@ async fn disconnect(
         let uid = user_id.clone();
         state
             .store
-            .read(move |c| cal_store::v1_find(c, &uid, platform.v2_name()))
+            .read(move |c| cal_store::v1_find(c, &uid, platform))
             .await?
     };
     if let Some(cal) = existing {

@@ -10,13 +10,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::calendar_json;
-use super::status::{self, CONNECTING};
+use super::reconnect::{self, try_connect, CalendarFields};
 use super::tokens::{self, TokenError};
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
 use crate::api::{parse_id, resource};
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::error::{ApiError, ApiResult};
-use crate::providers::Platform;
 use crate::state::AppState;
 use crate::store::calendars::{self as cal_store, Calendar, V2Filter};
 use crate::store::ms_to_rfc3339;
@@ -36,28 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v2/calendars/{id}/access-token/").route(web::post().to(access_token)));
 }
 
-/// The create/PATCH fields after validation (`None` = absent; `Some(None)` = set to null).
-#[derive(Default)]
-struct Fields {
-    platform: Option<Platform>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    refresh_token: Option<String>,
-    oauth_email: Option<Option<String>>,
-    webhook_url: Option<Option<String>>,
-}
-
-impl Fields {
-    fn credentials_given(&self) -> bool {
-        self.platform.is_some()
-            || self.client_id.is_some()
-            || self.client_secret.is_some()
-            || self.refresh_token.is_some()
-    }
-}
-
 /// Validates a create (`partial = false`) or PATCH body; every problem is reported at once.
-fn parse_fields(body: &Value, partial: bool) -> ApiResult<Fields> {
+fn parse_fields(body: &Value, partial: bool) -> ApiResult<CalendarFields> {
     let Value::Object(body) = body else {
         return Err(ApiError::BadRequest(
             "Invalid data. Expected a JSON object.".into(),
@@ -67,7 +47,7 @@ fn parse_fields(body: &Value, partial: bool) -> ApiResult<Fields> {
     let mut err = |field: &str, msg: &str| {
         errors.insert(field.into(), json!([msg]));
     };
-    let mut f = Fields::default();
+    let mut f = CalendarFields::default();
     let required = |field: &str, err: &mut dyn FnMut(&str, &str)| -> Option<String> {
         match body.get(field) {
             None if partial => None,
@@ -145,17 +125,6 @@ async fn render(state: &AppState, id: String) -> ApiResult<Value> {
         .await
 }
 
-/// Tries the credentials now; the calendar's status records the outcome.
-async fn try_connect(state: &AppState, id: &str) {
-    match tokens::connect(state, id).await {
-        Ok(_) | Err(TokenError::Disconnected { .. }) => {}
-        Err(TokenError::Transient(e)) => {
-            tracing::info!(calendar_id = %id, error = %e, "calendar stays connecting; the token sweep retries");
-        }
-        Err(e) => tracing::warn!(calendar_id = %id, error = %e, "cannot connect calendar"),
-    }
-}
-
 async fn create(
     _auth: ApiKeyAuth,
     state: web::Data<AppState>,
@@ -169,20 +138,14 @@ async fn create(
         return Err(ApiError::internal("validated fields missing"));
     };
     let cal = Calendar {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: "v2".into(),
-        platform: platform.v2_name().into(),
         oauth_client_id: Some(client_id),
         oauth_client_secret_enc: Some(state.keys.encrypt(&secret)),
         oauth_refresh_token_enc: Some(state.keys.encrypt(&refresh)),
         oauth_email: f.oauth_email.flatten(),
         webhook_url: f.webhook_url.flatten(),
-        status: CONNECTING.into(),
         // Due at once: if this process dies before the first refresh, the sweep does it.
         next_refresh_at: Some(now),
-        created_at: now,
-        updated_at: now,
-        ..Default::default()
+        ..Calendar::new(CalendarKind::V2, platform, CalendarStatus::Connecting, now)
     };
     let id = cal.id.clone();
     state
@@ -197,28 +160,20 @@ async fn create(
 fn filter_from(req: &HttpRequest) -> ApiResult<V2Filter> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let invalid = |field: &str, v: &str| {
+        ApiError::field(
+            field,
+            format!("Select a valid choice. {v} is not one of the available choices."),
+        )
+    };
     let mut f = V2Filter::default();
     for (k, v) in pairs {
         match k.as_str() {
             "platform" if !v.is_empty() => {
-                if Platform::from_v2(&v).is_none() {
-                    return Err(ApiError::field(
-                        "platform",
-                        format!("Select a valid choice. {v} is not one of the available choices."),
-                    ));
-                }
-                f.platform = Some(v);
+                f.platform = Some(Platform::from_v2(&v).ok_or_else(|| invalid("platform", &v))?);
             }
             "status" if !v.is_empty() => {
-                if ![status::CONNECTING, status::CONNECTED, status::DISCONNECTED]
-                    .contains(&v.as_str())
-                {
-                    return Err(ApiError::field(
-                        "status",
-                        format!("Select a valid choice. {v} is not one of the available choices."),
-                    ));
-                }
-                f.status = Some(v);
+                f.status = Some(CalendarStatus::parse(&v).ok_or_else(|| invalid("status", &v))?);
             }
             "email" if !v.is_empty() => f.email = Some(v),
             // Same forms as the events' time filters (a date, or a `+` offset that form
@@ -279,71 +234,8 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path)?;
     let f = parse_fields(&body, true)?;
-    let reconnect = f.credentials_given();
-    let sealed_secret = f.client_secret.as_deref().map(|s| state.keys.encrypt(s));
-    let sealed_refresh = f.refresh_token.as_deref().map(|s| state.keys.encrypt(s));
-    let now = state.now_ms();
-    {
-        // No refresh with the old credentials may commit while they are replaced.
-        let _guard = tokens::lock_calendar(&state, &id).await;
-        let id = id.clone();
-        let changed = state
-            .store
-            .write(move |tx| {
-                let mut cal = cal_store::get_v2(tx, &id)?.ok_or(ApiError::NotFound)?;
-                let before = (cal.oauth_email.clone(), cal.webhook_url.clone());
-                if let Some(p) = f.platform {
-                    if p.v2_name() != cal.platform {
-                        cal.platform = p.v2_name().into();
-                        cal.platform_email = None;
-                        cal.granted_scopes = None;
-                        cal_store::reset_sync_state(tx, &id)?;
-                    }
-                }
-                if let Some(v) = f.client_id {
-                    cal.oauth_client_id = Some(v);
-                }
-                if let Some(v) = sealed_secret {
-                    cal.oauth_client_secret_enc = Some(v);
-                }
-                if let Some(v) = sealed_refresh {
-                    cal.oauth_refresh_token_enc = Some(v);
-                    // The new grant may hold other scopes.
-                    cal.granted_scopes = None;
-                }
-                if let Some(v) = f.oauth_email {
-                    cal.oauth_email = v;
-                }
-                if let Some(v) = f.webhook_url {
-                    cal.webhook_url = v;
-                }
-                if reconnect {
-                    cal.credentials_version += 1;
-                    cal.access_token_enc = None;
-                    cal.access_token_expires_at = None;
-                    cal.refresh_failures = 0;
-                    cal.last_refresh_error = None;
-                    cal.next_refresh_at = Some(now);
-                    if status::transition(tx, &mut cal, CONNECTING, None, now)? {
-                        return Ok(true);
-                    }
-                }
-                let settings_changed = before != (cal.oauth_email.clone(), cal.webhook_url.clone());
-                if settings_changed || reconnect {
-                    cal.updated_at = now;
-                    cal_store::save(tx, &cal)?;
-                    status::announce(tx, &cal, now)?;
-                    return Ok(true);
-                }
-                Ok::<_, ApiError>(false)
-            })
-            .await?;
-        if changed {
-            state.wake.webhooks.notify_one();
-        }
-    }
-    if reconnect {
-        try_connect(&state, &id).await;
+    if !reconnect::update_v2(&state, &id, f).await? {
+        return Err(ApiError::NotFound);
     }
     Ok(HttpResponse::Ok().json(render(&state, id).await?))
 }

@@ -4,6 +4,7 @@
 use rusqlite::Connection;
 
 use crate::meeting_links::MeetingPlatform;
+use crate::store::calendars::Calendar;
 use crate::store::{self, StoreError};
 
 /// Upcoming events shown for a calendar.
@@ -35,13 +36,8 @@ fn when(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub fn load(
-    conn: &Connection,
-    calendar_id: &str,
-    now_ms: i64,
-) -> Result<CalendarEvents, StoreError> {
-    let rows = store::events::upcoming(conn, calendar_id, now_ms, EVENTS_LIMIT)?;
-    let sync = store::sync::get_for_admin(conn, calendar_id)?;
+pub fn load(conn: &Connection, cal: &Calendar, now_ms: i64) -> Result<CalendarEvents, StoreError> {
+    let rows = store::events::upcoming(conn, &cal.id, now_ms, EVENTS_LIMIT)?;
     let fmt = |ms: i64, all_day: bool| {
         chrono::DateTime::from_timestamp_millis(ms)
             .map(|t| {
@@ -73,19 +69,13 @@ pub fn load(
             recurring: e.is_recurring,
         })
         .collect();
-    let (window, incremental) = match sync {
-        Some(row) => (
-            match (row.sync.sync_window_start, row.sync.sync_window_end) {
-                (Some(a), Some(b)) => format!("{} → {}", when(a), when(b)),
-                _ => "none yet (the next sync is a full one)".into(),
-            },
-            row.sync.sync_token.is_some(),
-        ),
-        None => ("none".into(), false),
+    let window = match (cal.sync_window_start, cal.sync_window_end) {
+        (Some(a), Some(b)) => format!("{} → {}", when(a), when(b)),
+        _ => "none yet (the next sync is a full one)".into(),
     };
     Ok(CalendarEvents {
         events,
         window,
-        incremental,
+        incremental: cal.sync_token.is_some(),
     })
 }

@@ -9,6 +9,7 @@ use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
 use crate::api::params::{parse_bool, parse_time};
 use crate::api::{parse_id, resource};
+use crate::domain::Platform;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::events::{EventQuery, Ordering, StoredEvent};
@@ -24,7 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct CalendarEvent {
     pub id: String,
     pub calendar_id: String,
-    pub platform: String,
+    pub platform: Platform,
     pub platform_id: String,
     pub ical_uid: Option<String>,
     pub start_time: String,
@@ -46,7 +47,7 @@ pub fn to_api(e: &StoredEvent, bots: Vec<Value>) -> CalendarEvent {
     CalendarEvent {
         id: e.id.clone(),
         calendar_id: e.calendar_id.clone(),
-        platform: e.platform.clone(),
+        platform: e.platform,
         platform_id: e.platform_id.clone(),
         ical_uid: e.ical_uid.clone(),
         start_time: ms_to_rfc3339(e.start_time),

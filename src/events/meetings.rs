@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::api::auth::CalendarUserAuth;
 use crate::api::params::parse_time;
 use crate::api::{parse_id, resource};
+use crate::domain::CalendarStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::meeting_links::{self, MeetingLink, MeetingPlatform};
 use crate::scheduling::will_record::{apply_will_record, facts_of, will_record, Preferences};
@@ -34,11 +35,7 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
     let (facts, attendees) = facts_of(e);
     let external = facts.is_external;
     let (will, reason) = will_record(&facts, prefs, now_ms);
-    let platform = if e.platform == "google_calendar" {
-        "google"
-    } else {
-        "microsoft"
-    };
+    let platform = e.platform.v1_name();
     let mut out = json!({
         "id": e.id,
         "title": e.title,
@@ -183,11 +180,11 @@ async fn refresh(
     let user_id = auth.user.id.clone();
     let calendars = state
         .store
-        .read(move |c| store::sync::calendars_of_user(c, &user_id))
+        .read(move |c| store::calendars::v1_for_user(c, &user_id))
         .await?;
     for cal in calendars
         .iter()
-        .filter(|c| c.status != crate::domain::CalendarStatus::Disconnected.as_str())
+        .filter(|c| c.status != CalendarStatus::Disconnected)
     {
         if let Err(e) = crate::sync::sync_calendar(&state, &cal.id).await {
             tracing::warn!(calendar_id = %cal.id, error = %e, "refresh: sync failed");

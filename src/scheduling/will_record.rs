@@ -162,7 +162,7 @@ pub fn is_external(my_email: Option<&str>, attendees: &[Attendee]) -> bool {
 
 /// The recording facts of a stored event (attendees decoded, `is_external` worked out).
 pub fn facts_of(e: &StoredEvent) -> (MeetingFacts, Vec<Attendee>) {
-    let attendees: Vec<Attendee> = serde_json::from_str(&e.attendees).unwrap_or_default();
+    let attendees: Vec<Attendee> = e.attendees.clone();
     // The user's address: the connection's, else the organizer's when I host.
     let my_email = e.calendar_email.clone().or_else(|| {
         e.is_hosted_by_me

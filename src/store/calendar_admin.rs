@@ -1,51 +1,62 @@
 //! Read models for the admin's calendar pages: filtered lists of calendars (V1 connections
 //! and V2 calendars together), one calendar's details, calendar users with their
-//! connections. These queries never select a secret column (client secret, tokens), so no
-//! secret can reach a page through them.
+//! connections. Rows are `store::calendars::Calendar`s read with every sealed secret
+//! (client secret, tokens) selected as NULL, so no secret can reach a page through them.
 
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 
+use super::calendar_users::{self, CalendarUser};
+use super::calendars::{row, select_list, Calendar, COLUMNS};
 use super::StoreError;
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 
 /// Filters of the admin calendar list; `None` = any.
 #[derive(Debug, Default, Clone)]
 pub struct CalendarFilter {
-    /// `connecting` | `connected` | `disconnected`
-    pub status: Option<String>,
-    /// `google_calendar` | `microsoft_outlook`
-    pub platform: Option<String>,
-    /// `v1` | `v2`
-    pub kind: Option<String>,
+    pub status: Option<CalendarStatus>,
+    pub platform: Option<Platform>,
+    pub kind: Option<CalendarKind>,
 }
 
-/// One row of the admin calendar list.
+/// A calendar (secrets left out) with the app's user id of its V1 calendar user.
 #[derive(Debug, Clone)]
 pub struct CalendarRow {
-    pub id: String,
-    pub kind: String,
-    pub platform: String,
-    pub status: String,
-    pub platform_email: Option<String>,
-    pub oauth_email: Option<String>,
+    pub cal: Calendar,
     /// V1: the app's user id of the calendar user.
     pub external_id: Option<String>,
-    pub last_sync_at: Option<i64>,
-    pub last_sync_error: Option<String>,
-    pub created_at: i64,
+}
+
+/// `SELECT <calendar without secrets>, u.external_id FROM calendars c LEFT JOIN calendar_users u`
+fn select() -> String {
+    format!(
+        "SELECT {}, u.external_id
+         FROM calendars c LEFT JOIN calendar_users u ON u.id = c.calendar_user_id",
+        select_list("c", false)
+    )
+}
+
+fn calendar_row(r: &rusqlite::Row) -> rusqlite::Result<CalendarRow> {
+    Ok(CalendarRow {
+        cal: row(r)?,
+        external_id: r.get(COLUMNS.len())?,
+    })
 }
 
 fn where_clause(filter: &CalendarFilter, args: &mut Vec<Box<dyn ToSql>>) -> String {
     let mut sql = String::from(" WHERE 1 = 1");
-    for (column, value) in [
-        ("c.status", &filter.status),
-        ("c.platform", &filter.platform),
-        ("c.kind", &filter.kind),
-    ] {
-        if let Some(v) = value {
-            args.push(Box::new(v.clone()));
-            sql.push_str(&format!(" AND {column} = ?{}", args.len()));
-        }
+    let mut add = |column: &str, value: Box<dyn ToSql>| {
+        args.push(value);
+        sql.push_str(&format!(" AND {column} = ?{}", args.len()));
+    };
+    if let Some(s) = filter.status {
+        add("c.status", Box::new(s));
+    }
+    if let Some(p) = filter.platform {
+        add("c.platform", Box::new(p));
+    }
+    if let Some(k) = filter.kind {
+        add("c.kind", Box::new(k));
     }
     sql
 }
@@ -58,11 +69,7 @@ pub fn list(
     limit: usize,
 ) -> Result<Vec<CalendarRow>, StoreError> {
     let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    let mut sql = String::from(
-        "SELECT c.id, c.kind, c.platform, c.status, c.platform_email, c.oauth_email,
-                u.external_id, c.last_sync_at, c.last_sync_error, c.created_at
-         FROM calendars c LEFT JOIN calendar_users u ON u.id = c.calendar_user_id",
-    );
+    let mut sql = select();
     sql.push_str(&where_clause(filter, &mut args));
     if let Some((key, id)) = before {
         args.push(Box::new(key));
@@ -76,20 +83,7 @@ pub fn list(
     let mut stmt = conn.prepare(&sql)?;
     let refs: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
     let rows = stmt
-        .query_map(refs.as_slice(), |r| {
-            Ok(CalendarRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                platform: r.get(2)?,
-                status: r.get(3)?,
-                platform_email: r.get(4)?,
-                oauth_email: r.get(5)?,
-                external_id: r.get(6)?,
-                last_sync_at: r.get(7)?,
-                last_sync_error: r.get(8)?,
-                created_at: r.get(9)?,
-            })
-        })?
+        .query_map(refs.as_slice(), calendar_row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -106,76 +100,14 @@ pub fn count(conn: &Connection, filter: &CalendarFilter) -> Result<i64, StoreErr
 }
 
 /// What the calendar detail page shows (no secrets).
-#[derive(Debug, Clone)]
-pub struct CalendarDetail {
-    pub id: String,
-    pub kind: String,
-    pub platform: String,
-    pub status: String,
-    pub calendar_user_id: Option<String>,
-    pub external_id: Option<String>,
-    pub oauth_client_id: Option<String>,
-    pub oauth_email: Option<String>,
-    pub platform_email: Option<String>,
-    pub granted_scopes: Option<String>,
-    pub webhook_url: Option<String>,
-    pub access_token_expires_at: Option<i64>,
-    pub last_refresh_at: Option<i64>,
-    pub next_refresh_at: Option<i64>,
-    pub refresh_failures: i64,
-    pub last_refresh_error: Option<String>,
-    pub last_sync_at: Option<i64>,
-    pub next_sync_at: Option<i64>,
-    pub last_sync_error: Option<String>,
-    pub sync_failures: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-pub fn detail(conn: &Connection, id: &str) -> Result<Option<CalendarDetail>, StoreError> {
+pub fn detail(conn: &Connection, id: &str) -> Result<Option<CalendarRow>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT c.id, c.kind, c.platform, c.status, c.calendar_user_id, u.external_id,
-                    c.oauth_client_id, c.oauth_email, c.platform_email, c.granted_scopes,
-                    c.webhook_url, c.access_token_expires_at, c.last_refresh_at,
-                    c.next_refresh_at, c.refresh_failures, c.last_refresh_error,
-                    c.last_sync_at, c.next_sync_at, c.last_sync_error, c.sync_failures,
-                    c.created_at, c.updated_at
-             FROM calendars c LEFT JOIN calendar_users u ON u.id = c.calendar_user_id
-             WHERE c.id = ?1",
-            [id],
-            |r| {
-                Ok(CalendarDetail {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    platform: r.get(2)?,
-                    status: r.get(3)?,
-                    calendar_user_id: r.get(4)?,
-                    external_id: r.get(5)?,
-                    oauth_client_id: r.get(6)?,
-                    oauth_email: r.get(7)?,
-                    platform_email: r.get(8)?,
-                    granted_scopes: r.get(9)?,
-                    webhook_url: r.get(10)?,
-                    access_token_expires_at: r.get(11)?,
-                    last_refresh_at: r.get(12)?,
-                    next_refresh_at: r.get(13)?,
-                    refresh_failures: r.get(14)?,
-                    last_refresh_error: r.get(15)?,
-                    last_sync_at: r.get(16)?,
-                    next_sync_at: r.get(17)?,
-                    last_sync_error: r.get(18)?,
-                    sync_failures: r.get(19)?,
-                    created_at: r.get(20)?,
-                    updated_at: r.get(21)?,
-                })
-            },
-        )
+        .query_row(&format!("{} WHERE c.id = ?1", select()), [id], calendar_row)
         .optional()?)
 }
 
 /// The calendar's status, if it exists.
-pub fn status_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+pub fn status_of(conn: &Connection, id: &str) -> Result<Option<CalendarStatus>, StoreError> {
     Ok(conn
         .query_row("SELECT status FROM calendars WHERE id = ?1", [id], |r| {
             r.get(0)
@@ -183,22 +115,12 @@ pub fn status_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreErr
         .optional()?)
 }
 
-/// A V1 calendar user with their connections, for the admin list.
+/// A V1 calendar user with their connections (secrets left out), for the admin list.
 #[derive(Debug, Clone)]
 pub struct UserRow {
-    pub id: String,
-    pub external_id: String,
-    pub created_at: i64,
-    pub connections: Vec<UserConnection>,
-}
-
-/// One connection of a V1 user.
-#[derive(Debug, Clone)]
-pub struct UserConnection {
-    pub calendar_id: String,
-    pub platform: String,
-    pub status: String,
-    pub platform_email: Option<String>,
+    pub user: CalendarUser,
+    /// By platform.
+    pub connections: Vec<Calendar>,
 }
 
 /// One page of calendar users, newest first, each with their connections. `before`:
@@ -208,46 +130,16 @@ pub fn users(
     before: Option<(i64, String)>,
     limit: usize,
 ) -> Result<Vec<UserRow>, StoreError> {
-    let map = |r: &rusqlite::Row| {
-        Ok(UserRow {
-            id: r.get(0)?,
-            external_id: r.get(1)?,
-            created_at: r.get(2)?,
-            connections: Vec::new(),
-        })
-    };
-    let mut users: Vec<UserRow> = match before {
-        Some((key, id)) => conn
-            .prepare_cached(
-                "SELECT id, external_id, created_at FROM calendar_users
-                 WHERE (created_at, id) < (?1, ?2)
-                 ORDER BY created_at DESC, id DESC LIMIT ?3",
-            )?
-            .query_map(params![key, id, limit as i64], map)?
-            .collect::<Result<_, _>>()?,
-        None => conn
-            .prepare_cached(
-                "SELECT id, external_id, created_at FROM calendar_users
-                 ORDER BY created_at DESC, id DESC LIMIT ?1",
-            )?
-            .query_map(params![limit as i64], map)?
-            .collect::<Result<_, _>>()?,
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, platform, status, platform_email FROM calendars
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {} FROM calendars
          WHERE kind = 'v1' AND calendar_user_id = ?1 ORDER BY platform, id",
-    )?;
-    for user in &mut users {
-        user.connections = stmt
-            .query_map([&user.id], |r| {
-                Ok(UserConnection {
-                    calendar_id: r.get(0)?,
-                    platform: r.get(1)?,
-                    status: r.get(2)?,
-                    platform_email: r.get(3)?,
-                })
-            })?
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(users)
+        select_list("", false)
+    ))?;
+    calendar_users::list(conn, before, true, limit)?
+        .into_iter()
+        .map(|user| {
+            let connections = stmt.query_map([&user.id], row)?.collect::<Result<_, _>>()?;
+            Ok(UserRow { user, connections })
+        })
+        .collect()
 }

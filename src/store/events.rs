@@ -6,36 +6,24 @@
 //! or removed event gets `is_deleted = 1` and a new `updated_at`.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use rusqlite::types::{ToSql, Value as SqlValue};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::StoreError;
-use crate::domain::NormalizedEvent;
+use crate::domain::{NormalizedEvent, Platform};
 
-/// An event row as the APIs read it (joined with its calendar).
+/// An event row as the APIs read it (joined with its calendar). It reads as its
+/// normalized content (`Deref`): `e.title`, `e.start_time`, ….
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub id: String,
     pub calendar_id: String,
-    /// The calendar's platform: `google_calendar` | `microsoft_outlook`.
-    pub platform: String,
-    pub platform_id: String,
-    pub ical_uid: Option<String>,
-    pub start_time: i64,
-    pub end_time: i64,
-    pub is_all_day: bool,
-    pub title: Option<String>,
-    pub organizer_email: Option<String>,
-    /// JSON array `[{name, email, is_organizer, status}]`.
-    pub attendees: String,
-    pub is_recurring: bool,
-    pub is_hosted_by_me: bool,
-    pub self_response: Option<String>,
-    pub meeting_platform: Option<String>,
-    pub meeting_url: Option<String>,
-    pub is_deleted: bool,
-    pub raw: String,
+    /// The calendar's platform.
+    pub platform: Platform,
+    /// What the provider said, as normalized by the sync.
+    pub event: NormalizedEvent,
     pub override_should_record: Option<bool>,
     /// The account's address (platform email, else the one the app gave), for `is_external`.
     pub calendar_email: Option<String>,
@@ -46,42 +34,130 @@ pub struct StoredEvent {
     pub updated_at: i64,
 }
 
-const SELECT: &str = "SELECT e.id, e.calendar_id, c.platform, e.platform_id, e.ical_uid,
-        e.start_time, e.end_time, e.is_all_day, e.title, e.organizer_email, e.attendees,
-        e.is_recurring, e.is_hosted_by_me, e.self_response, e.meeting_platform, e.meeting_url,
-        e.is_deleted, e.raw, e.override_should_record,
-        COALESCE(c.platform_email, c.oauth_email), l.bot_id, l.source, e.created_at, e.updated_at
-    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
-    LEFT JOIN bot_event_links l ON l.event_id = e.id";
+impl std::ops::Deref for StoredEvent {
+    type Target = NormalizedEvent;
+
+    fn deref(&self) -> &NormalizedEvent {
+        &self.event
+    }
+}
+
+/// The columns holding a [`NormalizedEvent`] after its `platform_id`, in the order
+/// [`content`] lists and [`read_event`] reads them; `content_hash` covers all of them.
+const CONTENT: [&str; 14] = [
+    "ical_uid",
+    "start_time",
+    "end_time",
+    "is_all_day",
+    "title",
+    "organizer_email",
+    "attendees",
+    "is_recurring",
+    "is_hosted_by_me",
+    "self_response",
+    "meeting_platform",
+    "meeting_url",
+    "is_deleted",
+    "raw",
+];
+
+/// The values of `ev` in [`CONTENT`] order (`attendees` as its stored JSON).
+fn content<'a>(ev: &'a NormalizedEvent, attendees: &'a dyn ToSql) -> [&'a dyn ToSql; 14] {
+    [
+        &ev.ical_uid,
+        &ev.start_time,
+        &ev.end_time,
+        &ev.is_all_day,
+        &ev.title,
+        &ev.organizer_email,
+        attendees,
+        &ev.is_recurring,
+        &ev.is_hosted_by_me,
+        &ev.self_response,
+        &ev.meeting_platform,
+        &ev.meeting_url,
+        &ev.is_deleted,
+        &ev.raw,
+    ]
+}
+
+/// The event whose `platform_id` is column `at`, followed by the [`CONTENT`] columns.
+fn read_event(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NormalizedEvent> {
+    let attendees: String = r.get(at + 7)?;
+    Ok(NormalizedEvent {
+        platform_id: r.get(at)?,
+        ical_uid: r.get(at + 1)?,
+        start_time: r.get(at + 2)?,
+        end_time: r.get(at + 3)?,
+        is_all_day: r.get(at + 4)?,
+        title: r.get(at + 5)?,
+        organizer_email: r.get(at + 6)?,
+        attendees: serde_json::from_str(&attendees).unwrap_or_default(),
+        is_recurring: r.get(at + 8)?,
+        is_hosted_by_me: r.get(at + 9)?,
+        self_response: r.get(at + 10)?,
+        meeting_platform: r.get(at + 11)?,
+        meeting_url: r.get(at + 12)?,
+        is_deleted: r.get(at + 13)?,
+        raw: r.get(at + 14)?,
+    })
+}
+
+static SELECT: LazyLock<String> = LazyLock::new(|| {
+    let content: Vec<String> = CONTENT.iter().map(|c| format!("e.{c}")).collect();
+    format!(
+        "SELECT e.id, e.calendar_id, c.platform, e.platform_id, {},
+            e.override_should_record, COALESCE(c.platform_email, c.oauth_email), l.bot_id,
+            l.source, e.created_at, e.updated_at
+        FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
+        LEFT JOIN bot_event_links l ON l.event_id = e.id",
+        content.join(", ")
+    )
+});
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    const AFTER: usize = 4 + CONTENT.len();
     Ok(StoredEvent {
         id: r.get(0)?,
         calendar_id: r.get(1)?,
         platform: r.get(2)?,
-        platform_id: r.get(3)?,
-        ical_uid: r.get(4)?,
-        start_time: r.get(5)?,
-        end_time: r.get(6)?,
-        is_all_day: r.get(7)?,
-        title: r.get(8)?,
-        organizer_email: r.get(9)?,
-        attendees: r.get(10)?,
-        is_recurring: r.get(11)?,
-        is_hosted_by_me: r.get(12)?,
-        self_response: r.get(13)?,
-        meeting_platform: r.get(14)?,
-        meeting_url: r.get(15)?,
-        is_deleted: r.get(16)?,
-        raw: r.get(17)?,
-        override_should_record: r.get(18)?,
-        calendar_email: r.get(19)?,
-        bot_id: r.get(20)?,
-        bot_source: r.get(21)?,
-        created_at: r.get(22)?,
-        updated_at: r.get(23)?,
+        event: read_event(r, 3)?,
+        override_should_record: r.get(AFTER)?,
+        calendar_email: r.get(AFTER + 1)?,
+        bot_id: r.get(AFTER + 2)?,
+        bot_source: r.get(AFTER + 3)?,
+        created_at: r.get(AFTER + 4)?,
+        updated_at: r.get(AFTER + 5)?,
     })
 }
+
+/// `UPDATE` of the content of event `?1`, then `content_hash` and `updated_at`.
+static UPDATE: LazyLock<String> = LazyLock::new(|| {
+    let sets: Vec<String> = CONTENT
+        .iter()
+        .chain(&["content_hash", "updated_at"])
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 2))
+        .collect();
+    format!(
+        "UPDATE calendar_events SET {} WHERE id = ?1",
+        sets.join(", ")
+    )
+});
+
+/// `INSERT` of id, calendar_id, platform_id, the content, content_hash and (twice) now.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let n = 3 + CONTENT.len();
+    let marks: Vec<String> = (1..=n + 2).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO calendar_events (id, calendar_id, platform_id, {}, content_hash,
+            created_at, updated_at)
+         VALUES ({}, ?{})",
+        CONTENT.join(", "),
+        marks.join(", "),
+        n + 2
+    )
+});
 
 // ------------------------------------------------------------------------------ writes
 
@@ -104,36 +180,12 @@ pub fn upsert(
         })
         .optional()?;
     let attendees = serde_json::to_string(&ev.attendees).expect("attendees serialize");
-    // The content columns in the order both statements below list them, then hash and time.
-    let content: [&dyn ToSql; 14] = [
-        &ev.ical_uid,
-        &ev.start_time,
-        &ev.end_time,
-        &ev.is_all_day,
-        &ev.title,
-        &ev.organizer_email,
-        &attendees,
-        &ev.is_recurring,
-        &ev.is_hosted_by_me,
-        &ev.self_response,
-        &ev.meeting_platform,
-        &ev.meeting_url,
-        &ev.is_deleted,
-        &ev.raw,
-    ];
+    let content = content(ev, &attendees);
     let stamp: [&dyn ToSql; 2] = [&hash, &now_ms];
     match existing {
         Some((_, old)) if old == hash => Ok(false),
         Some((id, _)) => {
-            tx.prepare_cached(
-                "UPDATE calendar_events SET ical_uid = ?2, start_time = ?3, end_time = ?4,
-                    is_all_day = ?5, title = ?6, organizer_email = ?7, attendees = ?8,
-                    is_recurring = ?9, is_hosted_by_me = ?10, self_response = ?11,
-                    meeting_platform = ?12, meeting_url = ?13, is_deleted = ?14, raw = ?15,
-                    content_hash = ?16, updated_at = ?17
-                 WHERE id = ?1",
-            )?
-            .execute(params_from_iter(
+            tx.prepare_cached(&UPDATE)?.execute(params_from_iter(
                 std::iter::once(&id as &dyn ToSql)
                     .chain(content)
                     .chain(stamp),
@@ -142,15 +194,7 @@ pub fn upsert(
         }
         None => {
             let new_id = uuid::Uuid::new_v4().to_string();
-            tx.prepare_cached(
-                "INSERT INTO calendar_events (id, calendar_id, platform_id, ical_uid, start_time,
-                    end_time, is_all_day, title, organizer_email, attendees, is_recurring,
-                    is_hosted_by_me, self_response, meeting_platform, meeting_url, is_deleted,
-                    raw, content_hash, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?19)",
-            )?
-            .execute(params_from_iter(
+            tx.prepare_cached(&INSERT)?.execute(params_from_iter(
                 [&new_id as &dyn ToSql, &calendar_id, &ev.platform_id]
                     .into_iter()
                     .chain(content)
@@ -230,7 +274,7 @@ pub fn set_override(
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<StoredEvent>, StoreError> {
     Ok(conn
-        .query_row(&format!("{SELECT} WHERE e.id = ?1"), [id], row)
+        .query_row(&format!("{} WHERE e.id = ?1", *SELECT), [id], row)
         .optional()?)
 }
 
@@ -258,7 +302,7 @@ pub struct EventQuery {
 }
 
 fn list_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
-    let mut sql = String::from(SELECT);
+    let mut sql = SELECT.clone();
     let mut args: Vec<SqlValue> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     let key = match q.ordering {
@@ -342,10 +386,11 @@ pub fn list_for_user(
     ical_uid: Option<&str>,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let sql = format!(
-        "{SELECT} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.is_deleted = 0
+        "{} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.is_deleted = 0
            AND (?2 IS NULL OR e.start_time >= ?2) AND (?3 IS NULL OR e.start_time <= ?3)
            AND (?4 IS NULL OR e.ical_uid = ?4)
-         ORDER BY e.start_time, e.id"
+         ORDER BY e.start_time, e.id",
+        *SELECT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
@@ -365,7 +410,10 @@ pub fn get_for_user(
 ) -> Result<Option<StoredEvent>, StoreError> {
     Ok(conn
         .query_row(
-            &format!("{SELECT} WHERE e.id = ?1 AND c.calendar_user_id = ?2 AND c.kind = 'v1'"),
+            &format!(
+                "{} WHERE e.id = ?1 AND c.calendar_user_id = ?2 AND c.kind = 'v1'",
+                *SELECT
+            ),
             params![event_id, calendar_user_id],
             row,
         )
@@ -380,8 +428,9 @@ pub fn future_for_user(
     now_ms: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let sql = format!(
-        "{SELECT} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.start_time > ?2
-         ORDER BY e.start_time, e.id"
+        "{} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.start_time > ?2
+         ORDER BY e.start_time, e.id",
+        *SELECT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
@@ -398,8 +447,9 @@ pub fn upcoming(
     limit: usize,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let sql = format!(
-        "{SELECT} WHERE e.calendar_id = ?1 AND e.end_time > ?2
-         ORDER BY e.start_time, e.id LIMIT ?3"
+        "{} WHERE e.calendar_id = ?1 AND e.end_time > ?2
+         ORDER BY e.start_time, e.id LIMIT ?3",
+        *SELECT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt

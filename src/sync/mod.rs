@@ -26,6 +26,7 @@ use reqwest::StatusCode;
 use crate::calendars::tokens::{self, TokenError};
 use crate::config::Settings;
 use crate::coord::LockName;
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::state::AppState;
 use crate::store::{self, outbox::OutboxEvent, sync::SyncCursor, StoreError};
 use normalize::Item;
@@ -201,11 +202,10 @@ pub trait Engine: Send + Sync {
     ) -> BoxFuture<'a, Result<Fetched, FetchError>>;
 }
 
-pub fn engine_for(platform: &str) -> Option<&'static dyn Engine> {
+pub fn engine_for(platform: Platform) -> &'static dyn Engine {
     match platform {
-        "google_calendar" => Some(&google::Google),
-        "microsoft_outlook" => Some(&microsoft::Microsoft),
-        _ => None,
+        Platform::Google => &google::Google,
+        Platform::Microsoft => &microsoft::Microsoft,
     }
 }
 
@@ -333,7 +333,7 @@ async fn record_failure(state: &AppState, calendar_id: &str, err: &SyncError) {
     let res: Result<(), StoreError> = state
         .store
         .write(move |tx| {
-            let failures = store::sync::get_calendar(tx, &id)?
+            let failures = store::calendars::get(tx, &id)?
                 .map(|c| c.sync_failures + 1)
                 .unwrap_or(1);
             let next_at = if parked {
@@ -370,14 +370,13 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
     let id = calendar_id.to_string();
     let cal = state
         .store
-        .read(move |c| store::sync::get_calendar(c, &id))
+        .read(move |c| store::calendars::get(c, &id))
         .await?
         .ok_or(SyncError::NotFound)?;
-    if cal.status == "disconnected" {
+    if cal.status == CalendarStatus::Disconnected {
         return Err(SyncError::NotConnected);
     }
-    let engine = engine_for(&cal.platform)
-        .ok_or_else(|| SyncError::Internal(format!("unknown platform {}", cal.platform)))?;
+    let engine = engine_for(cal.platform);
     let window = Window::around(state.now_ms(), &state.settings);
     // Incremental only while the token's window is less than a day behind and as wide as
     // configured; otherwise a fresh full sync brings in the events that entered the window.
@@ -447,7 +446,7 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
         state.wake.webhooks.notify_one();
         state.wake.bots.notify_one();
     }
-    if let (Some(user_id), "v1") = (&cal.calendar_user_id, cal.kind.as_str()) {
+    if let (Some(user_id), CalendarKind::V1) = (&cal.calendar_user_id, cal.kind) {
         // V1 auto-recording follows every sync (changed events, passing time, preferences).
         if let Err(e) = crate::scheduling::will_record::apply_will_record(state, user_id).await {
             tracing::warn!(calendar_id, error = %e, "cannot apply recording decisions");
@@ -470,7 +469,7 @@ fn apply(
     window: Window,
     next_sync_at: i64,
 ) -> Result<Option<usize>, StoreError> {
-    let Some(cal) = store::sync::get_calendar(tx, calendar_id)? else {
+    let Some(cal) = store::calendars::get(tx, calendar_id)? else {
         return Ok(None);
     };
     let now = clock.now_ms();
@@ -525,7 +524,7 @@ fn apply(
                     // Every change of this sync carries updated_at = now.
                     "last_updated_ts": store::ms_to_rfc3339(now),
                 }),
-                extra_url: if cal.kind == "v2" {
+                extra_url: if cal.kind == CalendarKind::V2 {
                     cal.webhook_url.clone()
                 } else {
                     None

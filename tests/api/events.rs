@@ -171,7 +171,7 @@ async fn list_filters_ordering_and_pagination() {
     .await;
     assert_eq!(status, 200);
 
-    let uid = stored_one(&app, &g, &gids[5]).await.ical_uid.unwrap();
+    let uid = stored_one(&app, &g, &gids[5]).await.event.ical_uid.unwrap();
     let (_, body) = json(&app, &format!("/api/v2/calendar-events/?ical_uid={uid}")).await;
     assert_eq!(body["results"].as_array().unwrap().len(), 1);
     assert_eq!(body["results"][0]["platform_id"], gids[5].as_str());

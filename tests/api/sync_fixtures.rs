@@ -1,6 +1,7 @@
 //! Shared set-up for the sync, events and meetings tests: connected calendars backed by
 //! simulator accounts, and readers for what a sync stored and announced.
 
+use convene::domain::CalendarStatus;
 use convene::store::calendars::Calendar;
 use convene::store::events::{EventQuery, StoredEvent};
 use convene::store::sync::insert_calendar_for_sync;
@@ -80,20 +81,22 @@ async fn connect_with(
         .mint_refresh_token(provider, cid, &account, &[])
         .await;
     let v2 = kind == "v2";
+    let now = app.state.now_ms();
     let cal = Calendar {
-        kind: kind.into(),
         calendar_user_id: user_id,
-        platform: platform(provider).into(),
         oauth_client_id: v2.then(|| cid.to_string()),
         oauth_client_secret_enc: v2.then(|| app.state.keys.encrypt(secret)),
         oauth_refresh_token_enc: Some(app.state.keys.encrypt(&refresh)),
         oauth_email: None,
         platform_email: Some(email.to_string()),
         webhook_url: webhook_url.map(str::to_string),
-        status: "connected".into(),
-        ..Default::default()
+        ..Calendar::new(
+            kind.parse().unwrap(),
+            platform(provider).parse().unwrap(),
+            CalendarStatus::Connected,
+            now,
+        )
     };
-    let now = app.state.now_ms();
     let id = app
         .state
         .store
@@ -159,11 +162,11 @@ pub async fn sync_webhooks(app: &TestApp, cal: &Cal) -> Vec<serde_json::Value> {
 }
 
 /// The calendar's sync bookkeeping.
-pub async fn sync_state(app: &TestApp, cal: &Cal) -> convene::store::sync::SyncCalendar {
+pub async fn sync_state(app: &TestApp, cal: &Cal) -> Calendar {
     let id = cal.id.clone();
     app.state
         .store
-        .read(move |c| convene::store::sync::get_calendar(c, &id))
+        .read(move |c| convene::store::calendars::get(c, &id))
         .await
         .unwrap()
         .unwrap()
