@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
+use crate::domain::DeliveryStatus;
 
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
@@ -15,8 +16,7 @@ pub struct DeliveryRow {
     pub endpoint_id: Option<String>,
     /// The URL attempts go to (the endpoint's current URL, or a calendar's `webhook_url`).
     pub url: Option<String>,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
@@ -50,8 +50,7 @@ pub struct DeliveryDetail {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub endpoint_id: Option<String>,
-    /// `pending`, `delivered` or `failed`.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     /// Keyset pagination: only deliveries with a smaller id (the log is newest first).
     pub before_id: Option<i64>,
@@ -134,10 +133,15 @@ pub fn delivery_counts(
     endpoint_id: Option<&str>,
 ) -> Result<(i64, i64, i64), StoreError> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'delivered'), 0),
-                COALESCE(SUM(status = 'failed'), 0)
+        "SELECT COALESCE(SUM(status = ?2), 0), COALESCE(SUM(status = ?3), 0),
+                COALESCE(SUM(status = ?4), 0)
          FROM webhook_deliveries WHERE ?1 IS NULL OR endpoint_id = ?1",
-        [endpoint_id],
+        params![
+            endpoint_id,
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed
+        ],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
@@ -205,9 +209,9 @@ pub fn replay(conn: &Connection, id: i64, now_ms: i64) -> Result<ReplayOutcome, 
         Some(true) => Ok(ReplayOutcome::InFlight),
         Some(false) => {
             conn.execute(
-                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0,
+                "UPDATE webhook_deliveries SET status = ?3, attempts = 0,
                     next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-                params![id, now_ms],
+                params![id, now_ms, DeliveryStatus::Pending],
             )?;
             Ok(ReplayOutcome::Scheduled)
         }
