@@ -207,7 +207,7 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
 }
 
 fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
-    let rows = store::overview::recent_webhook_failures(c, 10)?
+    let rows = store::webhooks::recent_failures(c, 10)?
         .into_iter()
         .map(|f| {
             let result = match (f.last_status_code, f.last_error) {
@@ -218,7 +218,7 @@ fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             vec![
                 when_or(f.last_attempt_at, "—"),
                 f.event_type,
-                truncate(&f.target, 80),
+                truncate(f.url.as_deref().unwrap_or(&f.target_key), 80),
                 f.attempts.to_string(),
                 result,
                 if f.status == DeliveryStatus::Failed {

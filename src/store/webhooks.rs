@@ -14,6 +14,8 @@ pub struct DeliveryRow {
     pub event_type: String,
     pub ordering_key: String,
     pub endpoint_id: Option<String>,
+    /// The endpoint id, or `url:<webhook_url>` for a V2 calendar's own URL.
+    pub target_key: String,
     /// The URL attempts go to (the endpoint's current URL, or a calendar's `webhook_url`).
     pub url: Option<String>,
     pub status: DeliveryStatus,
@@ -60,7 +62,7 @@ pub struct DeliveryFilter {
 }
 
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
-    COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
+    d.target_key, COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
     d.last_attempt_at, d.last_status_code, d.last_error, d.in_flight_since IS NOT NULL,
     d.created_at";
 
@@ -75,15 +77,16 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
         event_type: r.get(2)?,
         ordering_key: r.get(3)?,
         endpoint_id: r.get(4)?,
-        url: r.get(5)?,
-        status: r.get(6)?,
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_attempt_at: r.get(9)?,
-        last_status_code: r.get(10)?,
-        last_error: r.get(11)?,
-        in_flight: r.get(12)?,
-        created_at: r.get(13)?,
+        target_key: r.get(5)?,
+        url: r.get(6)?,
+        status: r.get(7)?,
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        last_attempt_at: r.get(10)?,
+        last_status_code: r.get(11)?,
+        last_error: r.get(12)?,
+        in_flight: r.get(13)?,
+        created_at: r.get(14)?,
     })
 }
 
@@ -127,6 +130,27 @@ pub fn list_deliveries(
     Ok(rows)
 }
 
+/// The most recent failing deliveries (still retrying or given up), newest first.
+pub fn recent_failures(conn: &Connection, limit: usize) -> Result<Vec<DeliveryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} {FROM}
+         WHERE d.status = ?2 OR (d.status = ?3 AND d.attempts > 0)
+         ORDER BY COALESCE(d.last_attempt_at, d.updated_at) DESC, d.id DESC
+         LIMIT ?1"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                limit as i64,
+                DeliveryStatus::Failed,
+                DeliveryStatus::Pending
+            ],
+            row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Counts of deliveries by status for one endpoint (or all): (pending, delivered, failed).
 pub fn delivery_counts(
     conn: &Connection,
@@ -152,7 +176,7 @@ pub fn get_delivery(conn: &Connection, id: i64) -> Result<Option<DeliveryDetail>
         .query_row(
             &format!("SELECT {COLUMNS}, m.payload {FROM} WHERE d.id = ?1"),
             [id],
-            |r| Ok((row(r)?, r.get::<_, String>(14)?)),
+            |r| Ok((row(r)?, r.get::<_, String>(15)?)),
         )
         .optional()?;
     let Some((delivery, payload)) = found else {
