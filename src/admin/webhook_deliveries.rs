@@ -130,16 +130,15 @@ pub(super) async fn load(
 ) -> AdminResult<DeliveryLog> {
     let status = q.status.trim().to_string();
     let statuses: Vec<&'static str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
-    let status_filter = if status.is_empty() {
-        None
-    } else {
-        Some(DeliveryStatus::parse(&status).ok_or_else(|| {
-            AdminError::BadRequest(format!(
-                "Unknown status \"{status}\"; use one of: {}.",
-                statuses.join(", ")
-            ))
-        })?)
+    let unknown = || {
+        AdminError::BadRequest(format!(
+            "Unknown status \"{status}\"; use one of: {}.",
+            statuses.join(", ")
+        ))
     };
+    let status_filter = (!status.is_empty())
+        .then(|| DeliveryStatus::parse(&status).ok_or_else(unknown))
+        .transpose()?;
     let event_type = q.event_type.trim().to_string();
     if !event_type.is_empty() && !EVENT_TYPES.contains(&event_type.as_str()) {
         return Err(AdminError::BadRequest(format!(
