@@ -16,8 +16,7 @@ use convene::config::Settings;
 use convene::startup::Application;
 use convene::state::AppState;
 use convene::store::outbox::{self, OutboxEvent};
-use convene::store::webhook_endpoints::{self, NewEndpoint};
-use convene::webhooks::secret::new_webhook_secret;
+use convene::store::webhook_endpoints::EndpointPatch;
 use futures_util::StreamExt;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -153,23 +152,12 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let state = build_app(dir.path()).await;
     let (url, count) = start_receiver();
-    let secret = new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let u = url.clone();
-    state
-        .store
-        .write(move |tx| {
-            webhook_endpoints::insert(
-                tx,
-                &NewEndpoint {
-                    url: &u,
-                    description: "bench",
-                    event_types: &[],
-                    secret_enc: &sealed,
-                },
-                convene::store::now_ms(),
-            )
-        })
+    let endpoint = EndpointPatch {
+        url: Some(url.clone()),
+        description: Some("bench".into()),
+        ..Default::default()
+    };
+    convene::webhooks::create_endpoint(&state, endpoint)
         .await
         .unwrap();
 

@@ -2,10 +2,13 @@
 //! connection listed in [`WIDGETS`]; an area adds its own with one line (e.g. Zoom
 //! credentials, bots) once its tables exist. Widget functions call `crate::store` functions.
 
+use std::collections::HashMap;
+
 use actix_web::web;
 use askama::Template;
 use rusqlite::Connection;
 
+use crate::domain::{CalendarStatus, DeliveryStatus, ZoomCredentialStatus};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 
@@ -93,15 +96,26 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
 }
 
 fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
-    let mut stats: Vec<Stat> = store::overview::calendars_by_status(c)?
+    let counted: HashMap<CalendarStatus, i64> = store::calendars::count_by_status(c)?
         .into_iter()
-        .map(|(status, n)| {
-            let tone = match status.as_str() {
-                "disconnected" if n > 0 => "bad",
-                "connected" if n > 0 => "good",
+        .filter_map(|(status, n)| Some((CalendarStatus::parse(&status)?, n)))
+        .collect();
+    // Every status, zero when none.
+    let shown = [
+        CalendarStatus::Connected,
+        CalendarStatus::Connecting,
+        CalendarStatus::Disconnected,
+    ];
+    let mut stats: Vec<Stat> = shown
+        .into_iter()
+        .map(|status| {
+            let n = counted.get(&status).copied().unwrap_or(0);
+            let tone = match status {
+                CalendarStatus::Disconnected if n > 0 => "bad",
+                CalendarStatus::Connected if n > 0 => "good",
                 _ => "",
             };
-            Stat::new(status, n, tone)
+            Stat::new(status.as_str(), n, tone)
         })
         .collect();
     stats.push(Stat::new(
@@ -123,9 +137,13 @@ fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         title: "Zoom credentials",
         link: Some("/admin/zoom/credentials/"),
         stats: vec![
-            Stat::new("healthy", healthy, if healthy > 0 { "good" } else { "" }),
             Stat::new(
-                "unhealthy",
+                ZoomCredentialStatus::Healthy.as_str(),
+                healthy,
+                if healthy > 0 { "good" } else { "" },
+            ),
+            Stat::new(
+                ZoomCredentialStatus::Unhealthy.as_str(),
                 unhealthy,
                 if unhealthy > 0 { "bad" } else { "" },
             ),
@@ -189,7 +207,7 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
 }
 
 fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
-    let rows = store::overview::recent_webhook_failures(c, 10)?
+    let rows = store::webhooks::recent_failures(c, 10)?
         .into_iter()
         .map(|f| {
             let result = match (f.last_status_code, f.last_error) {
@@ -200,10 +218,10 @@ fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             vec![
                 when_or(f.last_attempt_at, "—"),
                 f.event_type,
-                truncate(&f.target, 80),
+                truncate(f.url.as_deref().unwrap_or(&f.target_key), 80),
                 f.attempts.to_string(),
                 result,
-                if f.status == "failed" {
+                if f.status == DeliveryStatus::Failed {
                     "gave up".into()
                 } else {
                     "retrying".into()

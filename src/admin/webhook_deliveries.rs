@@ -5,6 +5,7 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::DeliveryStatus;
 use crate::state::AppState;
 use crate::store::webhooks::{self as log, DeliveryFilter, DeliveryRow};
 use crate::webhooks::EVENT_TYPES;
@@ -14,7 +15,6 @@ use super::session::AdminSession;
 
 /// Deliveries per page.
 pub const PAGE_SIZE: usize = 50;
-pub const STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::page("/webhooks/deliveries/").route(web::get().to(show)));
@@ -61,7 +61,8 @@ pub(super) struct DeliveryLog {
     pub rows: Vec<LogRow>,
     pub status: String,
     pub event_type: String,
-    pub statuses: &'static [&'static str],
+    /// Every delivery status, for the filter.
+    pub statuses: Vec<&'static str>,
     pub event_types: &'static [&'static str],
     /// Whether rows show their target (the all-targets log).
     pub show_target: bool,
@@ -90,7 +91,7 @@ pub(super) fn truncate(s: &str, max: usize) -> String {
 }
 
 fn row(d: DeliveryRow) -> LogRow {
-    let next = (d.status == "pending").then(|| {
+    let next = (d.status == DeliveryStatus::Pending).then(|| {
         if d.in_flight {
             "sending now".to_string()
         } else {
@@ -104,7 +105,7 @@ fn row(d: DeliveryRow) -> LogRow {
         event_type: d.event_type,
         message_id: d.message_id,
         target: d.url.unwrap_or_default(),
-        status: d.status,
+        status: d.status.to_string(),
         attempts: d.attempts,
         next,
     }
@@ -128,12 +129,16 @@ pub(super) async fn load(
     base: String,
 ) -> AdminResult<DeliveryLog> {
     let status = q.status.trim().to_string();
-    if !status.is_empty() && !STATUSES.contains(&status.as_str()) {
-        return Err(AdminError::BadRequest(format!(
+    let statuses: Vec<&'static str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let unknown = || {
+        AdminError::BadRequest(format!(
             "Unknown status \"{status}\"; use one of: {}.",
-            STATUSES.join(", ")
-        )));
-    }
+            statuses.join(", ")
+        ))
+    };
+    let status_filter = (!status.is_empty())
+        .then(|| DeliveryStatus::parse(&status).ok_or_else(unknown))
+        .transpose()?;
     let event_type = q.event_type.trim().to_string();
     if !event_type.is_empty() && !EVENT_TYPES.contains(&event_type.as_str()) {
         return Err(AdminError::BadRequest(format!(
@@ -143,7 +148,7 @@ pub(super) async fn load(
     let show_target = endpoint_id.is_none();
     let filter = DeliveryFilter {
         endpoint_id,
-        status: (!status.is_empty()).then(|| status.clone()),
+        status: status_filter,
         event_type: (!event_type.is_empty()).then(|| event_type.clone()),
         before_id: cursor(&q.before, "before")?,
         // `before` wins when both are given.
@@ -204,7 +209,7 @@ pub(super) async fn load(
         rows: rows.into_iter().map(row).collect(),
         status,
         event_type,
-        statuses: STATUSES,
+        statuses,
         event_types: EVENT_TYPES,
         show_target,
         newer,

@@ -4,6 +4,7 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::DeliveryStatus;
 use crate::state::AppState;
 use crate::store::webhook_endpoints as endpoints;
 use crate::store::webhooks::{self as log, ReplayOutcome};
@@ -86,6 +87,7 @@ async fn show(
         .await?;
     let detail = detail.ok_or(AdminError::NotFound)?;
     let d = detail.delivery;
+    let pending = d.status == DeliveryStatus::Pending;
     // Shown pretty; the exact bytes sent are the compact form of the same JSON.
     let payload = serde_json::from_str::<serde_json::Value>(&detail.payload)
         .and_then(|v| serde_json::to_string_pretty(&v))
@@ -94,8 +96,8 @@ async fn show(
         layout: session.layout("webhooks", "Webhook delivery"),
         id: d.id,
         result: result_of(d.last_status_code, d.last_error.as_deref(), d.attempts),
-        next_attempt: (d.status == "pending" && !d.in_flight).then(|| when(d.next_attempt_at)),
-        in_flight: d.in_flight && d.status == "pending",
+        next_attempt: (pending && !d.in_flight).then(|| when(d.next_attempt_at)),
+        in_flight: d.in_flight && pending,
         back: d
             .endpoint_id
             .as_deref()
@@ -107,7 +109,7 @@ async fn show(
         ordering_key: d.ordering_key,
         target: d.url.unwrap_or_default(),
         endpoint_id: d.endpoint_id,
-        status: d.status,
+        status: d.status.to_string(),
         created: precise(d.created_at),
         payload,
         attempts: detail

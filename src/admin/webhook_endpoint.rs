@@ -110,16 +110,9 @@ async fn update(
             ))
         }
     };
-    let now = state.now_ms();
-    let endpoint = state
-        .store
-        .write(move |tx| endpoints::update(tx, &id, &patch, now))
+    let endpoint = crate::webhooks::update_endpoint(&state, &id, patch)
         .await?
         .ok_or(AdminError::NotFound)?;
-    if endpoint.enabled {
-        // Deliveries held while it was disabled may be due now.
-        state.wake.webhooks.notify_one();
-    }
     tracing::info!(endpoint_id = %endpoint.id, "webhook endpoint updated in the admin");
     Ok(see_other(
         &state,

@@ -24,15 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// An endpoint as the pages show it (never with its secret).
+/// An endpoint as the pages show it (never with its secret): the stored row, read through
+/// `Deref` (`endpoint.url` in a template), with its times formatted and its delivery counts.
 pub(super) struct EndpointView {
-    pub id: String,
-    pub url: String,
-    pub description: String,
-    /// Subscribed types; empty = every event.
-    pub event_types: Vec<String>,
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
+    endpoint: Endpoint,
+    /// Start of the current run of failures, formatted (in place of the row's ms).
     pub failing_since: Option<String>,
     pub created: String,
     pub pending: i64,
@@ -40,17 +36,19 @@ pub(super) struct EndpointView {
     pub failed: i64,
 }
 
+impl std::ops::Deref for EndpointView {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
 impl EndpointView {
     pub fn new(e: Endpoint, (pending, delivered, failed): (i64, i64, i64)) -> Self {
         EndpointView {
-            id: e.id,
-            url: e.url,
-            description: e.description,
-            event_types: e.event_types,
-            enabled: e.enabled,
-            disabled_reason: e.disabled_reason,
             failing_since: e.failing_since.map(when),
             created: when(e.created_at),
+            endpoint: e,
             pending,
             delivered,
             failed,

@@ -5,7 +5,7 @@
 use actix_web::web;
 
 use crate::state::AppState;
-use crate::store::settings as kv;
+use crate::webhooks::secret::workspace_secret;
 
 use super::csrf::AdminForm;
 use super::render::{AdminError, AdminResult};
@@ -15,14 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn reveal(state: web::Data<AppState>, form: AdminForm<serde::de::IgnoredAny>) -> AdminResult {
-    let sealed = state
-        .store
-        .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
-        .await?
-        .ok_or_else(|| AdminError::Internal("workspace webhook secret missing".into()))?;
-    let secret = state
-        .keys
-        .decrypt(&sealed)
+    let secret = workspace_secret(&state)
+        .await
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     tracing::info!("workspace webhook secret revealed in the admin");
     super::api_keys::page(&form.session, &state, None, Some(secret)).await

@@ -4,8 +4,7 @@
 use actix_web::web;
 
 use crate::state::AppState;
-use crate::store::webhook_endpoints as endpoints;
-use crate::webhooks::api::ROTATION_OVERLAP_MS;
+use crate::webhooks;
 
 use super::csrf::AdminForm;
 use super::render::{when, AdminError, AdminResult};
@@ -24,16 +23,10 @@ async fn reveal(
     form: AdminForm<serde::de::IgnoredAny>,
 ) -> AdminResult {
     let id = endpoint_id(&path)?;
-    let lookup = id.clone();
-    let sealed = state
-        .store
-        .read(move |c| endpoints::secrets(c, &lookup))
-        .await?
+    let secret = webhooks::endpoint_secret(&state, &id)
+        .await
+        .map_err(|e| AdminError::Internal(e.to_string()))?
         .ok_or(AdminError::NotFound)?;
-    let secret = state
-        .keys
-        .decrypt(&sealed.secret_enc)
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
     tracing::info!(endpoint_id = %id, "webhook endpoint secret revealed in the admin");
     let shown = ShownSecret {
         secret,
@@ -48,25 +41,16 @@ async fn rotate(
     form: AdminForm<serde::de::IgnoredAny>,
 ) -> AdminResult {
     let id = endpoint_id(&path)?;
-    let secret = crate::webhooks::secret::new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let now = state.now_ms();
-    let until = now + ROTATION_OVERLAP_MS;
-    let target = id.clone();
-    let found = state
-        .store
-        .write(move |tx| endpoints::rotate_secret(tx, &target, &sealed, until, now))
-        .await?;
-    if !found {
-        return Err(AdminError::NotFound);
-    }
+    let rotated = webhooks::rotate_secret(&state, &id)
+        .await?
+        .ok_or(AdminError::NotFound)?;
     tracing::info!(endpoint_id = %id, "webhook endpoint secret rotated in the admin");
     let shown = ShownSecret {
-        secret,
+        secret: rotated.secret,
         note: format!(
             "The new secret. Deliveries carry signatures with both the new and the previous \
              secret until {}: update your receiver before then.",
-            when(until)
+            when(rotated.previous_until)
         ),
     };
     page(&form.session, &state, id, &LogQuery::default(), Some(shown)).await

@@ -5,8 +5,10 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::ZoomAppKind;
 use crate::state::AppState;
-use crate::store::zoom::{self as zs, DeleteApp, ZoomApp};
+use crate::store::zoom::{self as zs, DeleteApp};
+use crate::zoom::apps::{self, NewApp};
 
 use super::csrf::AdminForm;
 use super::render::{render, see_other, when, AdminError, AdminResult, Flash, Layout};
@@ -22,7 +24,7 @@ const BACK: &str = "/admin/zoom/";
 
 struct AppView {
     id: String,
-    kind: String,
+    kind: ZoomAppKind,
     client_id: String,
     has_webhook_secret: bool,
     /// Where Zoom sends the app's event notifications (deauthorization).
@@ -91,53 +93,49 @@ fn valid_credential(v: &str, max: usize) -> bool {
     !v.is_empty() && v.len() <= max && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-async fn create(state: web::Data<AppState>, form: AdminForm<CreateForm>) -> AdminResult {
-    let f = form.data;
-    let kind = f.kind.trim().to_string();
+/// The form's app, or what to fix (checked in the order the form shows the fields).
+fn new_app(f: CreateForm) -> Result<NewApp, &'static str> {
+    let kind = ZoomAppKind::parse(f.kind.trim())
+        .ok_or("Choose the kind: user-managed (user_level) or admin-managed (account_level).")?;
     let client_id = f.client_id.trim().to_string();
     let client_secret = f.client_secret.trim().to_string();
     let webhook_secret = f.webhook_secret.trim().to_string();
-    let problem = if kind != "user_level" && kind != "account_level" {
-        Some("Choose the kind: user-managed (user_level) or admin-managed (account_level).")
-    } else if !valid_credential(&client_id, 512) {
-        Some("Enter the client ID from the app's App Credentials (no spaces).")
+    if !valid_credential(&client_id, 512) {
+        Err("Enter the client ID from the app's App Credentials (no spaces).")
     } else if !valid_credential(&client_secret, 1024) {
-        Some("Enter the client secret from the app's App Credentials (no spaces).")
+        Err("Enter the client secret from the app's App Credentials (no spaces).")
     } else if !webhook_secret.is_empty() && !valid_credential(&webhook_secret, 1024) {
-        Some("The secret token must have no spaces (or leave it blank).")
+        Err("The secret token must have no spaces (or leave it blank).")
     } else {
-        None
-    };
-    if let Some(p) = problem {
-        return Ok(see_other(
-            &state,
-            BACK,
-            Some(Flash::error(format!("Not created. {p}"))),
-        ));
+        Ok(NewApp {
+            kind,
+            client_id,
+            client_secret,
+            webhook_secret: (!webhook_secret.is_empty()).then_some(webhook_secret),
+        })
     }
-    let now = state.now_ms();
-    let app = ZoomApp {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind,
-        client_id,
-        client_secret_enc: state.keys.encrypt(&client_secret),
-        webhook_secret_enc: (!webhook_secret.is_empty())
-            .then(|| state.keys.encrypt(&webhook_secret)),
-        created_at: now,
-        updated_at: now,
+}
+
+async fn create(state: web::Data<AppState>, form: AdminForm<CreateForm>) -> AdminResult {
+    let new = match new_app(form.data) {
+        Ok(new) => new,
+        Err(p) => {
+            return Ok(see_other(
+                &state,
+                BACK,
+                Some(Flash::error(format!("Not created. {p}"))),
+            ))
+        }
     };
-    let id = app.id.clone();
-    let inserted = state
-        .store
-        .write(move |tx| zs::insert_app(tx, &app))
-        .await?;
-    let flash = if inserted {
-        tracing::info!(zoom_app_id = %id, "Zoom OAuth app created in the admin");
-        Flash::success(format!(
-            "The Zoom OAuth app is saved; send oauth_app \"{id}\" when you create credentials."
-        ))
-    } else {
-        Flash::error("Not created: a Zoom OAuth app with this client ID already exists.")
+    let flash = match apps::create(&state, new).await? {
+        Some(app) => {
+            let id = app.id;
+            tracing::info!(zoom_app_id = %id, "Zoom OAuth app created in the admin");
+            Flash::success(format!(
+                "The Zoom OAuth app is saved; send oauth_app \"{id}\" when you create credentials."
+            ))
+        }
+        None => Flash::error("Not created: a Zoom OAuth app with this client ID already exists."),
     };
     Ok(see_other(&state, BACK, Some(flash)))
 }

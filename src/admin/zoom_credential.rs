@@ -8,6 +8,7 @@ use askama::Template;
 use crate::state::AppState;
 use crate::store::zoom as zs;
 use crate::store::StoreError;
+use crate::zoom::credentials;
 
 use super::csrf::AdminForm;
 use super::render::{render, see_other, when, AdminError, AdminResult, Flash, Layout};
@@ -77,7 +78,7 @@ async fn show(
         id: cred.id,
         user_id: cred.user_id,
         account_id: cred.account_id,
-        status: cred.status,
+        status: cred.status.to_string(),
         scope: cred.scope,
         created: when(cred.created_at),
         last_refresh: when(cred.last_refresh_at),
@@ -104,17 +105,8 @@ async fn delete(
     _form: AdminForm<serde::de::IgnoredAny>,
 ) -> AdminResult {
     let id = credential_id(&path)?;
-    // Under the credential's lock, as the API does, so a refresh in flight commits first.
-    let _guard = state
-        .locks
-        .lock(crate::coord::LockName::ZoomCredential(&id))
-        .await;
-    let target = id.clone();
-    let deleted = state
-        .store
-        .write(move |tx| zs::delete_credential(tx, &target))
-        .await?;
-    if !deleted {
+    // Under the credential's lock, as in the API, so a refresh in flight commits first.
+    if !credentials::delete(&state, &id).await? {
         return Err(AdminError::NotFound);
     }
     tracing::info!(credential_id = %id, "Zoom credential deleted in the admin");

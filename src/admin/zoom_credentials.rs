@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 
+use crate::domain::ZoomCredentialStatus;
 use crate::state::AppState;
 use crate::store::zoom::{self as zs, CredentialFilter, Position};
 use crate::store::StoreError;
@@ -92,16 +93,18 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
     let q: Query = serde_urlencoded::from_str(req.query_string())
         .map_err(|_| AdminError::BadRequest("The filter in the address is not valid.".into()))?;
     let status = q.status.trim().to_string();
-    if !status.is_empty() && status != "healthy" && status != "unhealthy" {
-        return Err(AdminError::BadRequest(format!(
+    let unknown = || {
+        AdminError::BadRequest(format!(
             "Unknown status \"{status}\"; use healthy or unhealthy."
-        )));
-    }
+        ))
+    };
     let filter = CredentialFilter {
         oauth_app: some(&q.oauth_app),
         account_id: some(&q.account_id),
         user_id: some(&q.user_id),
-        status: some(&status),
+        status: some(&status)
+            .map(|s| ZoomCredentialStatus::parse(&s).ok_or_else(unknown))
+            .transpose()?,
     };
     let pos = match position(&q.before, true)? {
         Some(p) => Some(p),
@@ -127,13 +130,13 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
     let (has_previous, has_next) = if back { (more, true) } else { (paged, more) };
     let link = |extra: Option<(&str, String)>| {
         let mut pairs: Vec<(&str, String)> = [
-            ("oauth_app", &filter.oauth_app),
-            ("status", &filter.status),
-            ("account_id", &filter.account_id),
-            ("user_id", &filter.user_id),
+            ("oauth_app", filter.oauth_app.as_deref()),
+            ("status", filter.status.map(ZoomCredentialStatus::as_str)),
+            ("account_id", filter.account_id.as_deref()),
+            ("user_id", filter.user_id.as_deref()),
         ]
         .into_iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .filter_map(|(k, v)| v.map(|v| (k, v.to_string())))
         .collect();
         pairs.extend(extra);
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
@@ -169,7 +172,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
             id: c.id,
             user_id: c.user_id,
             account_id: c.account_id,
-            status: c.status,
+            status: c.status.to_string(),
         })
         .collect();
     let page = CredentialsPage {

@@ -5,6 +5,7 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::StoreError;
+use crate::domain::DeliveryStatus;
 
 /// An event to announce.
 #[derive(Debug, Clone)]
@@ -69,14 +70,15 @@ fn insert_delivery(
         "INSERT INTO webhook_deliveries
             (message_id, endpoint_id, target_url, target_key, ordering_key, status,
              attempts, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?7, 0, ?6, ?6, ?6)",
         params![
             message_id,
             endpoint_id,
             target_url,
             target_key,
             ordering_key,
-            now_ms
+            now_ms,
+            DeliveryStatus::Pending
         ],
     )?;
     Ok(())
@@ -118,30 +120,33 @@ pub fn claim_due(
          FROM webhook_deliveries d
          JOIN webhook_messages m ON m.id = d.message_id
          LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
-         WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+         WHERE d.status = ?3 AND d.next_attempt_at <= ?1
            AND (d.endpoint_id IS NULL OR e.enabled = 1)
            AND NOT EXISTS (
                SELECT 1 FROM webhook_deliveries o
                WHERE o.target_key = d.target_key AND o.ordering_key = d.ordering_key
-                 AND o.status = 'pending' AND o.id < d.id)
+                 AND o.status = ?3 AND o.id < d.id)
          ORDER BY d.next_attempt_at, d.id
          LIMIT ?2",
     )?;
     let rows = stmt
-        .query_map(params![now_ms, limit as i64], |r| {
-            Ok((
-                ClaimedDelivery {
-                    id: r.get(0)?,
-                    message_id: r.get(1)?,
-                    payload: r.get(2)?,
-                    endpoint_id: r.get(3)?,
-                    url: r.get(4)?,
-                    secret_enc: r.get(5)?,
-                    previous_secret_enc: r.get(6)?,
-                },
-                r.get::<_, Option<i64>>(7)?,
-            ))
-        })?
+        .query_map(
+            params![now_ms, limit as i64, DeliveryStatus::Pending],
+            |r| {
+                Ok((
+                    ClaimedDelivery {
+                        id: r.get(0)?,
+                        message_id: r.get(1)?,
+                        payload: r.get(2)?,
+                        endpoint_id: r.get(3)?,
+                        url: r.get(4)?,
+                        secret_enc: r.get(5)?,
+                        previous_secret_enc: r.get(6)?,
+                    },
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            },
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     let mut claimed = Vec::with_capacity(rows.len());
     for (delivery, in_flight_since) in rows {
@@ -219,8 +224,8 @@ pub fn record_attempt(
 ) -> Result<Recorded, StoreError> {
     let attempts: Option<i64> = tx
         .query_row(
-            "SELECT attempts FROM webhook_deliveries WHERE id = ?1 AND status = 'pending'",
-            [a.delivery_id],
+            "SELECT attempts FROM webhook_deliveries WHERE id = ?1 AND status = ?2",
+            params![a.delivery_id, DeliveryStatus::Pending],
             |r| r.get(0),
         )
         .optional()?;
@@ -256,9 +261,9 @@ pub fn record_attempt(
         }
     };
     let (status, next) = match &outcome {
-        Recorded::Delivered => ("delivered", a.finished_at),
-        Recorded::RetryAt(at) => ("pending", *at),
-        _ => ("failed", a.finished_at),
+        Recorded::Delivered => (DeliveryStatus::Delivered, a.finished_at),
+        Recorded::RetryAt(at) => (DeliveryStatus::Pending, *at),
+        _ => (DeliveryStatus::Failed, a.finished_at),
     };
     tx.execute(
         "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4,
@@ -327,7 +332,7 @@ pub fn record_attempt(
 pub fn release_leases(tx: &Transaction, now_ms: i64) -> Result<usize, StoreError> {
     Ok(tx.execute(
         "UPDATE webhook_deliveries SET next_attempt_at = MIN(next_attempt_at, ?1)
-         WHERE status = 'pending' AND in_flight_since IS NOT NULL",
-        [now_ms],
+         WHERE status = ?2 AND in_flight_since IS NOT NULL",
+        params![now_ms, DeliveryStatus::Pending],
     )?)
 }

@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
+use crate::domain::DeliveryStatus;
 
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
@@ -13,10 +14,11 @@ pub struct DeliveryRow {
     pub event_type: String,
     pub ordering_key: String,
     pub endpoint_id: Option<String>,
+    /// The endpoint id, or `url:<webhook_url>` for a V2 calendar's own URL.
+    pub target_key: String,
     /// The URL attempts go to (the endpoint's current URL, or a calendar's `webhook_url`).
     pub url: Option<String>,
-    /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
@@ -50,8 +52,7 @@ pub struct DeliveryDetail {
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub endpoint_id: Option<String>,
-    /// `pending`, `delivered` or `failed`.
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     /// Keyset pagination: only deliveries with a smaller id (the log is newest first).
     pub before_id: Option<i64>,
@@ -61,7 +62,7 @@ pub struct DeliveryFilter {
 }
 
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
-    COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
+    d.target_key, COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
     d.last_attempt_at, d.last_status_code, d.last_error, d.in_flight_since IS NOT NULL,
     d.created_at";
 
@@ -76,15 +77,16 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
         event_type: r.get(2)?,
         ordering_key: r.get(3)?,
         endpoint_id: r.get(4)?,
-        url: r.get(5)?,
-        status: r.get(6)?,
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_attempt_at: r.get(9)?,
-        last_status_code: r.get(10)?,
-        last_error: r.get(11)?,
-        in_flight: r.get(12)?,
-        created_at: r.get(13)?,
+        target_key: r.get(5)?,
+        url: r.get(6)?,
+        status: r.get(7)?,
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        last_attempt_at: r.get(10)?,
+        last_status_code: r.get(11)?,
+        last_error: r.get(12)?,
+        in_flight: r.get(13)?,
+        created_at: r.get(14)?,
     })
 }
 
@@ -128,16 +130,42 @@ pub fn list_deliveries(
     Ok(rows)
 }
 
+/// The most recent failing deliveries (still retrying or given up), newest first.
+pub fn recent_failures(conn: &Connection, limit: usize) -> Result<Vec<DeliveryRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} {FROM}
+         WHERE d.status = ?2 OR (d.status = ?3 AND d.attempts > 0)
+         ORDER BY COALESCE(d.last_attempt_at, d.updated_at) DESC, d.id DESC
+         LIMIT ?1"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                limit as i64,
+                DeliveryStatus::Failed,
+                DeliveryStatus::Pending
+            ],
+            row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Counts of deliveries by status for one endpoint (or all): (pending, delivered, failed).
 pub fn delivery_counts(
     conn: &Connection,
     endpoint_id: Option<&str>,
 ) -> Result<(i64, i64, i64), StoreError> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'delivered'), 0),
-                COALESCE(SUM(status = 'failed'), 0)
+        "SELECT COALESCE(SUM(status = ?2), 0), COALESCE(SUM(status = ?3), 0),
+                COALESCE(SUM(status = ?4), 0)
          FROM webhook_deliveries WHERE ?1 IS NULL OR endpoint_id = ?1",
-        [endpoint_id],
+        params![
+            endpoint_id,
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed
+        ],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?)
 }
@@ -148,7 +176,7 @@ pub fn get_delivery(conn: &Connection, id: i64) -> Result<Option<DeliveryDetail>
         .query_row(
             &format!("SELECT {COLUMNS}, m.payload {FROM} WHERE d.id = ?1"),
             [id],
-            |r| Ok((row(r)?, r.get::<_, String>(14)?)),
+            |r| Ok((row(r)?, r.get::<_, String>(15)?)),
         )
         .optional()?;
     let Some((delivery, payload)) = found else {
@@ -205,9 +233,9 @@ pub fn replay(conn: &Connection, id: i64, now_ms: i64) -> Result<ReplayOutcome, 
         Some(true) => Ok(ReplayOutcome::InFlight),
         Some(false) => {
             conn.execute(
-                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0,
+                "UPDATE webhook_deliveries SET status = ?3, attempts = 0,
                     next_attempt_at = ?2, updated_at = ?2 WHERE id = ?1",
-                params![id, now_ms],
+                params![id, now_ms, DeliveryStatus::Pending],
             )?;
             Ok(ReplayOutcome::Scheduled)
         }

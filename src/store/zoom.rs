@@ -4,57 +4,78 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{is_unique_violation, StoreError};
+use crate::domain::{ZoomAppKind, ZoomCredentialStatus};
+
+/// Declares a table's row type together with its one column list (`COLUMNS`: the fields in
+/// order, named as the columns; `SELECT` reads them), its one row mapper (`from_row`) and
+/// `insert_row` (every column), so the three cannot drift apart.
+macro_rules! table_row {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident in $table:literal {
+            $(#[$first_meta:meta])* pub $first:ident: $first_ty:ty,
+            $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $(#[$first_meta])* pub $first: $first_ty,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            const COLUMNS: &'static str =
+                concat!(stringify!($first) $(, ", ", stringify!($field))*);
+            /// `SELECT {COLUMNS} FROM {table}`, for [`Self::from_row`].
+            const SELECT: &'static str = concat!(
+                "SELECT ", stringify!($first) $(, ", ", stringify!($field))*, " FROM ", $table
+            );
+
+            fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Self> {
+                let mut column = 0usize..;
+                let mut next = || column.next().expect("an unbounded range");
+                Ok($name {
+                    $first: r.get(next())?,
+                    $($field: r.get(next())?,)*
+                })
+            }
+
+            fn insert_row(&self, conn: &Connection) -> rusqlite::Result<usize> {
+                let values: &[&dyn rusqlite::ToSql] = &[&self.$first $(, &self.$field)*];
+                let marks = vec!["?"; values.len()].join(", ");
+                conn.execute(
+                    &format!("INSERT INTO {} ({}) VALUES ({marks})", $table, Self::COLUMNS),
+                    values,
+                )
+            }
+        }
+    };
+}
 
 // ------------------------------------------------------------------ apps
 
-#[derive(Debug, Clone)]
-pub struct ZoomApp {
-    pub id: String,
-    /// `user_level` or `account_level`
-    pub kind: String,
-    pub client_id: String,
-    pub client_secret_enc: String,
-    pub webhook_secret_enc: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+table_row! {
+    #[derive(Debug, Clone)]
+    pub struct ZoomApp in "zoom_oauth_apps" {
+        pub id: String,
+        pub kind: ZoomAppKind,
+        pub client_id: String,
+        pub client_secret_enc: String,
+        pub webhook_secret_enc: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 impl ZoomApp {
     pub fn is_account_level(&self) -> bool {
-        self.kind == "account_level"
+        self.kind == ZoomAppKind::AccountLevel
     }
-}
-
-const APP_COLUMNS: &str =
-    "id, kind, client_id, client_secret_enc, webhook_secret_enc, created_at, updated_at";
-
-fn app_row(r: &rusqlite::Row) -> rusqlite::Result<ZoomApp> {
-    Ok(ZoomApp {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        client_id: r.get(2)?,
-        client_secret_enc: r.get(3)?,
-        webhook_secret_enc: r.get(4)?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
-    })
 }
 
 /// Inserts an app; false when another app already has this `client_id`.
 pub fn insert_app(conn: &Connection, app: &ZoomApp) -> Result<bool, StoreError> {
-    let res = conn.execute(
-        &format!("INSERT INTO zoom_oauth_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        params![
-            app.id,
-            app.kind,
-            app.client_id,
-            app.client_secret_enc,
-            app.webhook_secret_enc,
-            app.created_at,
-            app.updated_at
-        ],
-    );
-    match res {
+    match app.insert_row(conn) {
         Ok(_) => Ok(true),
         Err(e) if is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
@@ -64,9 +85,9 @@ pub fn insert_app(conn: &Connection, app: &ZoomApp) -> Result<bool, StoreError> 
 pub fn get_app(conn: &Connection, id: &str) -> Result<Option<ZoomApp>, StoreError> {
     Ok(conn
         .query_row(
-            &format!("SELECT {APP_COLUMNS} FROM zoom_oauth_apps WHERE id = ?1"),
+            &format!("{} WHERE id = ?1", ZoomApp::SELECT),
             [id],
-            app_row,
+            ZoomApp::from_row,
         )
         .optional()?)
 }
@@ -87,12 +108,12 @@ pub fn list_apps(
 ) -> Result<Vec<ZoomApp>, StoreError> {
     list_page(
         conn,
-        &format!("SELECT {APP_COLUMNS} FROM zoom_oauth_apps"),
+        ZoomApp::SELECT,
         Vec::new(),
         Vec::new(),
         after,
         limit,
-        app_row,
+        ZoomApp::from_row,
     )
 }
 
@@ -123,72 +144,40 @@ pub fn delete_app(conn: &Connection, id: &str) -> Result<DeleteApp, StoreError> 
 
 // ------------------------------------------------------------------ credentials
 
-#[derive(Debug, Clone)]
-pub struct ZoomCredential {
-    pub id: String,
-    pub oauth_app_id: String,
-    pub user_id: String,
-    pub account_id: String,
-    pub conflict_key: String,
-    /// `healthy` or `unhealthy`
-    pub status: String,
-    pub access_token_enc: String,
-    pub access_token_expires_at: i64,
-    pub refresh_token_enc: String,
-    pub scope: String,
-    pub last_refresh_at: i64,
-    pub refresh_failures: i64,
-    pub last_error: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+table_row! {
+    #[derive(Debug, Clone)]
+    pub struct ZoomCredential in "zoom_oauth_credentials" {
+        pub id: String,
+        pub oauth_app_id: String,
+        pub user_id: String,
+        pub account_id: String,
+        /// One credential per (app, key): see `zoom::credentials::conflict_key`.
+        pub conflict_key: String,
+        pub status: ZoomCredentialStatus,
+        pub access_token_enc: String,
+        pub access_token_expires_at: i64,
+        pub refresh_token_enc: String,
+        pub scope: String,
+        pub last_refresh_at: i64,
+        pub refresh_failures: i64,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
 impl ZoomCredential {
     pub fn is_healthy(&self) -> bool {
-        self.status == "healthy"
+        self.status == ZoomCredentialStatus::Healthy
     }
-}
-
-/// The conflict rule's key: one credential per Zoom account (account-level apps) or per
-/// Zoom user (user-level apps).
-pub fn conflict_key(app: &ZoomApp, user_id: &str, account_id: &str) -> String {
-    if app.is_account_level() {
-        format!("account:{account_id}")
-    } else {
-        format!("user:{user_id}")
-    }
-}
-
-const CRED_COLUMNS: &str = "id, oauth_app_id, user_id, account_id, conflict_key, status, \
-     access_token_enc, access_token_expires_at, refresh_token_enc, scope, last_refresh_at, \
-     refresh_failures, last_error, created_at, updated_at";
-
-fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<ZoomCredential> {
-    Ok(ZoomCredential {
-        id: r.get(0)?,
-        oauth_app_id: r.get(1)?,
-        user_id: r.get(2)?,
-        account_id: r.get(3)?,
-        conflict_key: r.get(4)?,
-        status: r.get(5)?,
-        access_token_enc: r.get(6)?,
-        access_token_expires_at: r.get(7)?,
-        refresh_token_enc: r.get(8)?,
-        scope: r.get(9)?,
-        last_refresh_at: r.get(10)?,
-        refresh_failures: r.get(11)?,
-        last_error: r.get(12)?,
-        created_at: r.get(13)?,
-        updated_at: r.get(14)?,
-    })
 }
 
 pub fn get_credential(conn: &Connection, id: &str) -> Result<Option<ZoomCredential>, StoreError> {
     Ok(conn
         .query_row(
-            &format!("SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials WHERE id = ?1"),
+            &format!("{} WHERE id = ?1", ZoomCredential::SELECT),
             [id],
-            cred_row,
+            ZoomCredential::from_row,
         )
         .optional()?)
 }
@@ -201,11 +190,11 @@ pub fn find_by_conflict_key(
     Ok(conn
         .query_row(
             &format!(
-                "SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials
-                 WHERE oauth_app_id = ?1 AND conflict_key = ?2"
+                "{} WHERE oauth_app_id = ?1 AND conflict_key = ?2",
+                ZoomCredential::SELECT
             ),
             params![app_id, key],
-            cred_row,
+            ZoomCredential::from_row,
         )
         .optional()?)
 }
@@ -226,30 +215,7 @@ pub fn insert_credential(
     if let Some(existing) = find_by_conflict_key(conn, &cred.oauth_app_id, &cred.conflict_key)? {
         return Ok(InsertCredential::Conflict(Box::new(existing)));
     }
-    let res = conn.execute(
-        &format!(
-            "INSERT INTO zoom_oauth_credentials ({CRED_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        params![
-            cred.id,
-            cred.oauth_app_id,
-            cred.user_id,
-            cred.account_id,
-            cred.conflict_key,
-            cred.status,
-            cred.access_token_enc,
-            cred.access_token_expires_at,
-            cred.refresh_token_enc,
-            cred.scope,
-            cred.last_refresh_at,
-            cred.refresh_failures,
-            cred.last_error,
-            cred.created_at,
-            cred.updated_at
-        ],
-    );
-    match res {
+    match cred.insert_row(conn) {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
             if let Some(existing) =
@@ -280,7 +246,7 @@ pub struct CredentialFilter {
     pub oauth_app: Option<String>,
     pub account_id: Option<String>,
     pub user_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<ZoomCredentialStatus>,
 }
 
 pub fn list_credentials(
@@ -292,24 +258,24 @@ pub fn list_credentials(
     let mut conds = Vec::new();
     let mut values = Vec::new();
     for (column, value) in [
-        ("oauth_app_id", &filter.oauth_app),
-        ("account_id", &filter.account_id),
-        ("user_id", &filter.user_id),
-        ("status", &filter.status),
+        ("oauth_app_id", filter.oauth_app.as_deref()),
+        ("account_id", filter.account_id.as_deref()),
+        ("user_id", filter.user_id.as_deref()),
+        ("status", filter.status.map(ZoomCredentialStatus::as_str)),
     ] {
         if let Some(v) = value {
             conds.push(format!("{column} = ?"));
-            values.push(Value::Text(v.clone()));
+            values.push(Value::Text(v.to_string()));
         }
     }
     list_page(
         conn,
-        &format!("SELECT {CRED_COLUMNS} FROM zoom_oauth_credentials"),
+        ZoomCredential::SELECT,
         conds,
         values,
         after,
         limit,
-        cred_row,
+        ZoomCredential::from_row,
     )
 }
 
@@ -318,22 +284,25 @@ pub fn credential_counts(
     conn: &Connection,
 ) -> Result<std::collections::HashMap<String, (i64, i64)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT oauth_app_id, COALESCE(SUM(status = 'healthy'), 0),
-                COALESCE(SUM(status = 'unhealthy'), 0)
+        "SELECT oauth_app_id, COALESCE(SUM(status = ?1), 0), COALESCE(SUM(status = ?2), 0)
          FROM zoom_oauth_credentials GROUP BY oauth_app_id",
     )?;
+    let statuses = (
+        ZoomCredentialStatus::Healthy,
+        ZoomCredentialStatus::Unhealthy,
+    );
     let counts = stmt
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .query_map(statuses, |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
         .collect::<Result<_, _>>()?;
     Ok(counts)
 }
 
 /// Every app, oldest first (admin pages; apps are few).
 pub fn list_all_apps(conn: &Connection) -> Result<Vec<ZoomApp>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {APP_COLUMNS} FROM zoom_oauth_apps ORDER BY created_at, id"
-    ))?;
-    let apps = stmt.query_map([], app_row)?.collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(&format!("{} ORDER BY created_at, id", ZoomApp::SELECT))?;
+    let apps = stmt
+        .query_map([], ZoomApp::from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(apps)
 }
 
@@ -357,14 +326,15 @@ pub fn save_refresh(
          SET access_token_enc = ?2, access_token_expires_at = ?3, refresh_token_enc = ?4,
              scope = ?5, last_refresh_at = ?6, refresh_failures = 0, last_error = NULL,
              updated_at = ?6
-         WHERE id = ?1 AND status = 'healthy'",
+         WHERE id = ?1 AND status = ?7",
         params![
             id,
             access_token_enc,
             expires_at,
             refresh_token_enc,
             scope,
-            now_ms
+            now_ms,
+            ZoomCredentialStatus::Healthy
         ],
     )?;
     Ok(n > 0)
@@ -396,9 +366,15 @@ pub fn mark_unhealthy(
 ) -> Result<bool, StoreError> {
     let n = conn.execute(
         "UPDATE zoom_oauth_credentials
-         SET status = 'unhealthy', last_error = ?2, updated_at = ?3
-         WHERE id = ?1 AND status = 'healthy'",
-        params![id, error, now_ms],
+         SET status = ?4, last_error = ?2, updated_at = ?3
+         WHERE id = ?1 AND status = ?5",
+        params![
+            id,
+            error,
+            now_ms,
+            ZoomCredentialStatus::Unhealthy,
+            ZoomCredentialStatus::Healthy
+        ],
     )?;
     Ok(n > 0)
 }
@@ -436,11 +412,14 @@ pub fn due_for_refresh(
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM zoom_oauth_credentials
-         WHERE status = 'healthy' AND last_refresh_at < ?1
+         WHERE status = ?3 AND last_refresh_at < ?1
          ORDER BY last_refresh_at, id LIMIT ?2",
     )?;
     let ids = stmt
-        .query_map(params![before, limit as i64], |r| r.get(0))?
+        .query_map(
+            params![before, limit as i64, ZoomCredentialStatus::Healthy],
+            |r| r.get(0),
+        )?
         .collect::<Result<_, _>>()?;
     Ok(ids)
 }

@@ -8,12 +8,8 @@ use crate::api::pagination::{build_page, PageRequest};
 use crate::api::{parse_id, resource};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::settings as kv;
+use crate::store::ms_to_rfc3339;
 use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch};
-use crate::store::{ms_to_rfc3339, StoreError};
-
-/// How long a rotated-out secret keeps signing.
-pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/webhook-secret/").route(web::get().to(workspace_secret)))
@@ -40,12 +36,9 @@ async fn workspace_secret(
     _auth: ApiKeyAuth,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
-    let sealed = state
-        .store
-        .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
-        .await?
-        .ok_or_else(|| ApiError::internal("workspace secret missing"))?;
-    let secret = state.keys.decrypt(&sealed).map_err(ApiError::internal)?;
+    let secret = super::secret::workspace_secret(&state)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({ "secret": secret })))
 }
 
@@ -152,9 +145,7 @@ async fn create(
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let patch = parse_body(&body, false)?;
-    let (endpoint, secret) = super::create_endpoint(&state, patch)
-        .await
-        .map_err(ApiError::from)?;
+    let (endpoint, secret) = super::create_endpoint(&state, patch).await?;
     let mut out = endpoint_json(&endpoint);
     out["secret"] = json!(secret);
     Ok(HttpResponse::Created().json(out))
@@ -174,8 +165,7 @@ async fn list(
         .read(move |c| {
             endpoints::list_page(c, after.as_ref().map(|a| (a.0, a.1.as_str())), back, limit)
         })
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     let rows = rows.iter().map(ListedEndpoint::from).collect();
     let page = build_page(&state, &req, &page, rows, |e| (json!(e.key), e.id.clone()));
     Ok(HttpResponse::Ok().json(page))
@@ -211,8 +201,7 @@ async fn get(
     let endpoint = state
         .store
         .read(move |c| endpoints::get(c, &id))
-        .await
-        .map_err(ApiError::from)?
+        .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
 }
@@ -225,17 +214,9 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = parse_id(&path)?;
     let patch = parse_body(&body, true)?;
-    let now = state.now_ms();
-    let endpoint = state
-        .store
-        .write(move |tx| endpoints::update(tx, &id, &patch, now))
-        .await
-        .map_err(ApiError::from)?
+    let endpoint = super::update_endpoint(&state, &id, patch)
+        .await?
         .ok_or(ApiError::NotFound)?;
-    if endpoint.enabled {
-        // Deliveries held while it was disabled may be due now.
-        state.wake.webhooks.notify_one();
-    }
     Ok(HttpResponse::Ok().json(endpoint_json(&endpoint)))
 }
 
@@ -248,8 +229,7 @@ async fn delete(
     let existed = state
         .store
         .write(move |tx| endpoints::delete(tx, &id))
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     if existed {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -262,17 +242,10 @@ async fn secret(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let sealed = state
-        .store
-        .read(move |c| endpoints::secrets(c, &id))
+    let secret = super::endpoint_secret(&state, &parse_id(&path)?)
         .await
-        .map_err(ApiError::from)?
+        .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
-    let secret = state
-        .keys
-        .decrypt(&sealed.secret_enc)
-        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(json!({ "secret": secret })))
 }
 
@@ -281,17 +254,8 @@ async fn rotate_secret(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let secret = crate::webhooks::secret::new_webhook_secret();
-    let sealed = state.keys.encrypt(&secret);
-    let now = state.now_ms();
-    let found = state
-        .store
-        .write(move |tx| endpoints::rotate_secret(tx, &id, &sealed, now + ROTATION_OVERLAP_MS, now))
-        .await
-        .map_err(|e: StoreError| ApiError::from(e))?;
-    if !found {
-        return Err(ApiError::NotFound);
-    }
-    Ok(HttpResponse::Ok().json(json!({ "secret": secret })))
+    let rotated = super::rotate_secret(&state, &parse_id(&path)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(json!({ "secret": rotated.secret })))
 }

@@ -13,7 +13,6 @@ use tokio::task::JoinSet;
 
 use crate::state::AppState;
 use crate::store::outbox::{self, AttemptResult, ClaimedDelivery, RetryPolicy};
-use crate::store::settings as kv;
 use crate::store::webhooks::{self as log, ReplayOutcome};
 
 /// Attempts running at once (across pairs).
@@ -117,12 +116,7 @@ async fn signing_secrets(
         return Ok(out);
     }
     if workspace.is_none() {
-        let sealed = state
-            .store
-            .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("workspace webhook secret missing"))?;
-        *workspace = Some(state.keys.decrypt(&sealed)?);
+        *workspace = Some(super::secret::workspace_secret(state).await?);
     }
     Ok(vec![workspace.clone().expect("set above")])
 }

@@ -2,7 +2,18 @@
 //! the workspace secret created on first use.
 
 use crate::crypto::Keyring;
+use crate::state::AppState;
 use crate::store::{self, settings as kv, Store};
+
+/// The workspace webhook secret in clear (made at start-up by [`ensure_workspace_secret`]).
+pub async fn workspace_secret(state: &AppState) -> anyhow::Result<String> {
+    let sealed = state
+        .store
+        .read(|c| kv::get(c, kv::WORKSPACE_WEBHOOK_SECRET))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("workspace webhook secret missing"))?;
+    Ok(state.keys.decrypt(&sealed)?)
+}
 
 /// The workspace webhook secret (`whsec_...`), created on first use.
 pub fn ensure_workspace_secret(store: &Store, keys: &Keyring) -> anyhow::Result<String> {

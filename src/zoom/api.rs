@@ -1,17 +1,21 @@
 //! `/api/v2/zoom-oauth-apps/` and `/api/v2/zoom-oauth-credentials/`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
 use crate::api::{parse_id, resource};
+use crate::domain::{ZoomAppKind, ZoomCredentialStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::ms_to_rfc3339;
 use crate::store::zoom::{self as zs, ZoomApp, ZoomCredential};
+use crate::store::{ms_to_rfc3339, StoreError};
 
-use super::client::{self, ZoomError};
+use super::apps::{self, NewApp};
+use super::client::ZoomError;
+use super::credentials::{self, AuthorizationCode, CreateError};
 use super::tokens::{self, TokenError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -116,13 +120,43 @@ fn finish(errors: Map<String, Value>) -> ApiResult<()> {
     }
 }
 
-/// The keyset position of a page request (our cursors carry `created_at` ms as the key).
-fn position(page: &PageRequest) -> ApiResult<Option<zs::Position>> {
-    Ok(page.int_position()?.map(|(created_at, id)| zs::Position {
-        created_at,
-        id,
-        back: page.backwards(),
-    }))
+/// A list request: its page and keyset position (our cursors carry `created_at` ms as the
+/// key). Read before any filter, so a bad cursor is the error reported first.
+struct ListRequest {
+    page: PageRequest,
+    position: Option<zs::Position>,
+}
+
+impl ListRequest {
+    fn from_request(state: &AppState, req: &HttpRequest) -> ApiResult<Self> {
+        let page = PageRequest::from_request(state, req)?;
+        let position = page.int_position()?.map(|(created_at, id)| zs::Position {
+            created_at,
+            id,
+            back: page.backwards(),
+        });
+        Ok(ListRequest { page, position })
+    }
+
+    /// Reads the page's rows (one more than its size, to see whether more follow) with
+    /// `read` and answers the page, each row shown by `show`.
+    async fn respond<T: Send + 'static>(
+        self,
+        state: &AppState,
+        req: &HttpRequest,
+        read: impl FnOnce(&Connection, Option<&zs::Position>, usize) -> Result<Vec<T>, StoreError>
+            + Send
+            + 'static,
+        show: fn(&T) -> Row,
+    ) -> ApiResult<HttpResponse> {
+        let (position, limit) = (self.position, self.page.page_size + 1);
+        let rows = state
+            .store
+            .read(move |c| read(c, position.as_ref(), limit))
+            .await?;
+        let rows = rows.iter().map(show).collect();
+        Ok(HttpResponse::Ok().json(build_page(state, req, &self.page, rows, Row::key)))
+    }
 }
 
 /// A list row: its JSON plus the (created_at, id) position the cursor needs.
@@ -137,11 +171,18 @@ struct Row {
 }
 
 impl Row {
-    fn new(created_at: i64, id: &str, body: Value) -> Self {
+    fn app(a: &ZoomApp) -> Self {
         Row {
-            created_at,
-            id: id.to_string(),
-            body,
+            created_at: a.created_at,
+            id: a.id.clone(),
+            body: app_json(a),
+        }
+    }
+    fn credential(c: &ZoomCredential) -> Self {
+        Row {
+            created_at: c.created_at,
+            id: c.id.clone(),
+            body: credential_json(c),
         }
     }
     fn key(&self) -> (Value, String) {
@@ -160,17 +201,9 @@ async fn list_apps(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_request(&state, &req)?;
-    let pos = position(&page)?;
-    let limit = page.page_size + 1;
-    let rows = state
-        .store
-        .read(move |c| zs::list_apps(c, pos.as_ref(), limit))
-        .await?;
-    let rows = rows
-        .iter()
-        .map(|a| Row::new(a.created_at, &a.id, app_json(a)));
-    Ok(HttpResponse::Ok().json(build_page(&state, &req, &page, rows.collect(), Row::key)))
+    ListRequest::from_request(&state, &req)?
+        .respond(&state, &req, zs::list_apps, Row::app)
+        .await
 }
 
 async fn create_app(
@@ -180,11 +213,12 @@ async fn create_app(
 ) -> ApiResult<HttpResponse> {
     let obj = object(&body)?;
     let mut errors = Map::new();
-    let kind = required_str(obj, "kind", &mut errors);
-    if !kind.is_empty() && kind != "user_level" && kind != "account_level" {
+    let kind_text = required_str(obj, "kind", &mut errors);
+    let kind = ZoomAppKind::parse(&kind_text);
+    if !kind_text.is_empty() && kind.is_none() {
         errors.insert(
             "kind".into(),
-            json!([format!("\"{kind}\" is not a valid choice.")]),
+            json!([format!("\"{kind_text}\" is not a valid choice.")]),
         );
     }
     let client_id = required_str(obj, "client_id", &mut errors)
@@ -193,27 +227,21 @@ async fn create_app(
     let client_secret = required_str(obj, "client_secret", &mut errors);
     let webhook_secret = optional_str(obj, "webhook_secret", &mut errors);
     finish(errors)?;
-    let now = state.now_ms();
-    let app = ZoomApp {
-        id: uuid::Uuid::new_v4().to_string(),
+    let Some(kind) = kind else {
+        return Err(ApiError::internal("validated kind missing"));
+    };
+    let new = NewApp {
         kind,
         client_id,
-        client_secret_enc: state.keys.encrypt(&client_secret),
-        webhook_secret_enc: webhook_secret.map(|s| state.keys.encrypt(&s)),
-        created_at: now,
-        updated_at: now,
+        client_secret,
+        webhook_secret,
     };
-    let stored = app.clone();
-    let inserted = state
-        .store
-        .write(move |tx| zs::insert_app(tx, &stored))
-        .await?;
-    if !inserted {
+    let Some(app) = apps::create(&state, new).await? else {
         return Err(ApiError::field(
             "client_id",
             "A Zoom OAuth App with this client_id already exists.",
         ));
-    }
+    };
     Ok(HttpResponse::Created().json(app_json(&app)))
 }
 
@@ -222,10 +250,7 @@ async fn get_app(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let app = state
-        .store
-        .read(move |c| zs::get_app(c, &id))
+    let app = apps::get(&state, &parse_id(&path)?)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(app_json(&app)))
@@ -283,29 +308,23 @@ fn exchange_error_detail(e: &ZoomError) -> String {
 }
 
 fn conflict_error(app: &ZoomApp, existing: &ZoomCredential) -> ApiError {
-    if app.is_account_level() {
-        let a = &existing.account_id;
-        ApiError::Validation(json!({
-            "detail": format!(
-                "A Zoom OAuth Credential already exists for this OAuth App and Zoom \
-                 account(account_id: {a}). A Zoom OAuth App can have at most one Zoom OAuth \
-                 Credential registered per authorized Zoom account. Please delete the existing \
-                 Zoom OAuth Credential for Zoom account(account_id: {a}) and try again."
-            ),
-            "conflicting_zoom_account_id": a,
-        }))
+    let (holder, id) = if app.is_account_level() {
+        ("account", &existing.account_id)
     } else {
-        let u = &existing.user_id;
-        ApiError::Validation(json!({
-            "detail": format!(
-                "A Zoom OAuth Credential already exists for this OAuth App and Zoom \
-                 user(user_id: {u}). A Zoom OAuth App can have at most one Zoom OAuth \
-                 Credential registered per authorized Zoom user. Please delete the existing \
-                 Zoom OAuth Credential for Zoom user(user_id: {u}) and try again."
-            ),
-            "conflicting_zoom_user_id": u,
-        }))
-    }
+        ("user", &existing.user_id)
+    };
+    let mut body = Map::new();
+    body.insert(
+        "detail".into(),
+        json!(format!(
+            "A Zoom OAuth Credential already exists for this OAuth App and Zoom \
+             {holder}({holder}_id: {id}). A Zoom OAuth App can have at most one Zoom OAuth \
+             Credential registered per authorized Zoom {holder}. Please delete the existing \
+             Zoom OAuth Credential for Zoom {holder}({holder}_id: {id}) and try again."
+        )),
+    );
+    body.insert(format!("conflicting_zoom_{holder}_id"), json!(id));
+    ApiError::Validation(Value::Object(body))
 }
 
 fn unavailable(detail: String) -> HttpResponse {
@@ -314,22 +333,38 @@ fn unavailable(detail: String) -> HttpResponse {
         .json(json!({ "detail": detail }))
 }
 
-/// Exchanges the code, reads `/users/me` and stores the credential, unless one exists for
-/// the same Zoom account (account-level app) or user (user-level app).
-///
-/// The exchange necessarily comes first (only the tokens say whose code it is), so a create
-/// that then loses on the conflict rule has spent its code; Zoom also revokes the user's
-/// earlier tokens on every new authorization, which is why the seed's answer to a conflict
-/// is delete and recreate.
+/// Makes a credential from an authorization code (see [`credentials::create`]).
 async fn create_credential(
     _auth: ApiKeyAuth,
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let obj = object(&body)?;
+    let (app_ref, code) = parse_credential_body(&body)?;
+    let missing_app = || {
+        ApiError::field(
+            "oauth_app",
+            format!("Invalid pk \"{app_ref}\" - object does not exist."),
+        )
+    };
+    let app_id = uuid::Uuid::parse_str(&app_ref)
+        .map_err(|_| missing_app())?
+        .to_string();
+    match credentials::create(&state, &app_id, &code).await {
+        Ok(cred) => Ok(HttpResponse::Created().json(credential_json(&cred))),
+        Err(e) => create_error(e, missing_app),
+    }
+}
+
+/// `{"oauth_app", "authorization_code": {"code", "redirect_uri", "code_verifier"?}}`
+fn parse_credential_body(body: &Value) -> ApiResult<(String, AuthorizationCode)> {
+    let obj = object(body)?;
     let mut errors = Map::new();
     let app_ref = required_str(obj, "oauth_app", &mut errors);
-    let (mut code, mut redirect_uri, mut verifier) = (String::new(), String::new(), None);
+    let mut code = AuthorizationCode {
+        code: String::new(),
+        redirect_uri: String::new(),
+        code_verifier: None,
+    };
     match obj.get("authorization_code") {
         None | Some(Value::Null) => {
             errors.insert(
@@ -339,9 +374,9 @@ async fn create_credential(
         }
         Some(Value::Object(ac)) => {
             let mut inner = Map::new();
-            code = required_str(ac, "code", &mut inner);
-            redirect_uri = required_str(ac, "redirect_uri", &mut inner);
-            verifier = optional_str(ac, "code_verifier", &mut inner);
+            code.code = required_str(ac, "code", &mut inner);
+            code.redirect_uri = required_str(ac, "redirect_uri", &mut inner);
+            code.code_verifier = optional_str(ac, "code_verifier", &mut inner);
             if !inner.is_empty() {
                 errors.insert("authorization_code".into(), Value::Object(inner));
             }
@@ -354,96 +389,36 @@ async fn create_credential(
         }
     }
     finish(errors)?;
-    let missing_app = || {
-        ApiError::field(
-            "oauth_app",
-            format!("Invalid pk \"{app_ref}\" - object does not exist."),
-        )
-    };
-    let app_id = uuid::Uuid::parse_str(&app_ref)
-        .map_err(|_| missing_app())?
-        .to_string();
-    let app = state
-        .store
-        .read(move |c| zs::get_app(c, &app_id))
-        .await?
-        .ok_or_else(missing_app)?;
-    let secret = state
-        .keys
-        .decrypt(&app.client_secret_enc)
-        .map_err(ApiError::internal)?;
+    Ok((app_ref, code))
+}
 
-    let tokens = match client::exchange_code(
-        &state,
-        &app.client_id,
-        &secret,
-        &code,
-        &redirect_uri,
-        verifier.as_deref(),
-    )
-    .await
-    {
-        Ok(t) => t,
-        Err(e @ ZoomError::Transient { .. }) => {
-            tracing::warn!(error = %e, "Zoom code exchange failed");
-            return Ok(unavailable(format!(
-                "Zoom could not exchange the authorization code right now ({e}); try again \
-                 shortly (a code is valid for 5 minutes)."
-            )));
-        }
-        Err(e) => return Err(ApiError::BadRequest(exchange_error_detail(&e))),
-    };
-    let user = match client::users_me(&state, &tokens.access_token).await {
-        Ok(u) => u,
-        Err(e @ ZoomError::Transient { .. }) => {
-            tracing::warn!(error = %e, "Zoom /users/me failed");
-            return Ok(unavailable(format!(
-                "Zoom did not answer /users/me ({e}); authorize again and retry with the new code."
-            )));
-        }
-        Err(ZoomError::Rejected { status: 401, .. }) => {
-            // Zoom keeps only a user's newest authorization of an app.
-            return Err(ApiError::BadRequest(
-                "Zoom revoked the tokens of this code right after issuing them: the same Zoom \
-                 user authorized the app again meanwhile, and Zoom keeps only the newest \
-                 authorization. Use the code of the newest authorization."
-                    .into(),
-            ));
-        }
-        Err(e) => {
-            return Err(ApiError::BadRequest(format!(
-                "Zoom accepted the code but refused /users/me: {e}. Check that the Zoom app has \
-                 the user:read scope, then authorize again."
-            )))
-        }
-    };
-
-    let now = state.now_ms();
-    let cred = ZoomCredential {
-        id: uuid::Uuid::new_v4().to_string(),
-        oauth_app_id: app.id.clone(),
-        conflict_key: zs::conflict_key(&app, &user.id, &user.account_id),
-        user_id: user.id,
-        account_id: user.account_id,
-        status: "healthy".into(),
-        access_token_enc: state.keys.encrypt(&tokens.access_token),
-        access_token_expires_at: now + tokens.expires_in.max(0) * 1000,
-        refresh_token_enc: state.keys.encrypt(&tokens.refresh_token),
-        scope: tokens.scope.clone(),
-        last_refresh_at: now,
-        refresh_failures: 0,
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    };
-    let stored = cred.clone();
-    match state
-        .store
-        .write(move |tx| zs::insert_credential(tx, &stored))
-        .await?
-    {
-        zs::InsertCredential::Inserted => Ok(HttpResponse::Created().json(credential_json(&cred))),
-        zs::InsertCredential::Conflict(existing) => Err(conflict_error(&app, &existing)),
+/// Why no credential was made, as the answer: `503` when Zoom may work on a retry,
+/// otherwise `400` with what to fix.
+fn create_error(e: CreateError, missing_app: impl FnOnce() -> ApiError) -> ApiResult<HttpResponse> {
+    match e {
+        CreateError::AppNotFound => Err(missing_app()),
+        CreateError::Exchange(e @ ZoomError::Transient { .. }) => Ok(unavailable(format!(
+            "Zoom could not exchange the authorization code right now ({e}); try again \
+             shortly (a code is valid for 5 minutes)."
+        ))),
+        CreateError::Exchange(e) => Err(ApiError::BadRequest(exchange_error_detail(&e))),
+        CreateError::UsersMe(e @ ZoomError::Transient { .. }) => Ok(unavailable(format!(
+            "Zoom did not answer /users/me ({e}); authorize again and retry with the new code."
+        ))),
+        // Zoom keeps only a user's newest authorization of an app.
+        CreateError::UsersMe(ZoomError::Rejected { status: 401, .. }) => Err(ApiError::BadRequest(
+            "Zoom revoked the tokens of this code right after issuing them: the same Zoom \
+             user authorized the app again meanwhile, and Zoom keeps only the newest \
+             authorization. Use the code of the newest authorization."
+                .into(),
+        )),
+        CreateError::UsersMe(e) => Err(ApiError::BadRequest(format!(
+            "Zoom accepted the code but refused /users/me: {e}. Check that the Zoom app has \
+             the user:read scope, then authorize again."
+        ))),
+        CreateError::Conflict { app, existing } => Err(conflict_error(&app, &existing)),
+        CreateError::Store(e) => Err(e.into()),
+        CreateError::Internal(e) => Err(ApiError::Internal(e)),
     }
 }
 
@@ -452,10 +427,20 @@ async fn list_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    let page = PageRequest::from_request(&state, &req)?;
-    let pos = position(&page)?;
+    let list = ListRequest::from_request(&state, &req)?;
+    let filter = credential_filter(&req)?;
+    list.respond(
+        &state,
+        &req,
+        move |c, position, limit| zs::list_credentials(c, &filter, position, limit),
+        Row::credential,
+    )
+    .await
+}
+
+fn credential_filter(req: &HttpRequest) -> ApiResult<zs::CredentialFilter> {
     let mut filter = zs::CredentialFilter::default();
-    for (k, v) in query_pairs(&req) {
+    for (k, v) in query_pairs(req) {
         match k.as_str() {
             "oauth_app" => {
                 let id = uuid::Uuid::parse_str(&v)
@@ -465,26 +450,18 @@ async fn list_credentials(
             "account_id" => filter.account_id = Some(v),
             "user_id" => filter.user_id = Some(v),
             "status" => {
-                if v != "healthy" && v != "unhealthy" {
+                let Some(status) = ZoomCredentialStatus::parse(&v) else {
                     return Err(ApiError::field(
                         "status",
                         format!("Select a valid choice. {v} is not one of the available choices."),
                     ));
-                }
-                filter.status = Some(v);
+                };
+                filter.status = Some(status);
             }
             _ => {}
         }
     }
-    let limit = page.page_size + 1;
-    let rows = state
-        .store
-        .read(move |c| zs::list_credentials(c, &filter, pos.as_ref(), limit))
-        .await?;
-    let rows = rows
-        .iter()
-        .map(|c| Row::new(c.created_at, &c.id, credential_json(c)));
-    Ok(HttpResponse::Ok().json(build_page(&state, &req, &page, rows.collect(), Row::key)))
+    Ok(filter)
 }
 
 async fn get_credential(
@@ -492,10 +469,7 @@ async fn get_credential(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let cred = state
-        .store
-        .read(move |c| zs::get_credential(c, &id))
+    let cred = credentials::get(&state, &parse_id(&path)?)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(credential_json(&cred)))
@@ -506,17 +480,7 @@ async fn delete_credential(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    // Under the credential's lock, so a refresh in flight finishes (and commits) first.
-    let _guard = state
-        .locks
-        .lock(crate::coord::LockName::ZoomCredential(&id))
-        .await;
-    let deleted = state
-        .store
-        .write(move |tx| zs::delete_credential(tx, &id))
-        .await?;
-    if deleted {
+    if credentials::delete(&state, &parse_id(&path)?).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound)

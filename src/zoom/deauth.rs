@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::zoom as zs;
 
-use super::tokens;
+use super::{apps, tokens};
 
 /// Requests whose timestamp is further than this from now are refused (replays).
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -73,10 +73,7 @@ async fn receive(
     req: HttpRequest,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let app = state
-        .store
-        .read(move |c| zs::get_app(c, &id))
+    let app = apps::get(&state, &parse_id(&path)?)
         .await?
         .ok_or(ApiError::NotFound)?;
     let Some(sealed) = &app.webhook_secret_enc else {

@@ -2,7 +2,9 @@
 //! deauthorization endpoint and the sweep that keeps idle credentials' refresh tokens young.
 
 pub mod api;
+pub mod apps;
 pub mod client;
+pub mod credentials;
 pub mod deauth;
 pub mod sweep;
 pub mod tokens;

@@ -7,12 +7,14 @@
 //! `unhealthy` and announces it (`zoom_oauth_credential.update`) in the same transaction.
 
 use crate::coord::LockName;
+use crate::domain::ZoomCredentialStatus;
 use crate::state::AppState;
 use crate::store::outbox::{self, OutboxEvent};
 use crate::store::zoom::{self as zs, ZoomCredential};
 use crate::store::StoreError;
 
 use super::client::{self, ZoomError};
+use super::{apps, credentials};
 
 /// An access token is handed out only while more than this remains.
 pub const MIN_REMAINING_MS: i64 = 5 * 60 * 1000;
@@ -49,10 +51,7 @@ impl From<StoreError> for TokenError {
 }
 
 async fn load(state: &AppState, id: &str) -> Result<ZoomCredential, TokenError> {
-    let id = id.to_string();
-    state
-        .store
-        .read(move |c| zs::get_credential(c, &id))
+    credentials::get(state, id)
         .await?
         .ok_or(TokenError::NotFound)
 }
@@ -120,10 +119,7 @@ async fn refresh_locked(
     cred: &ZoomCredential,
     why: &'static str,
 ) -> Result<AccessToken, TokenError> {
-    let app_id = cred.oauth_app_id.clone();
-    let app = state
-        .store
-        .read(move |c| zs::get_app(c, &app_id))
+    let app = apps::get(state, &cred.oauth_app_id)
         .await?
         .ok_or_else(|| TokenError::Internal("credential without its app".into()))?;
     let secret = state
@@ -214,7 +210,8 @@ pub async fn mark_unhealthy(
                 return Ok(false);
             }
             zs::add_event(tx, &id, event_kind, Some(&reason), now)?;
-            outbox::enqueue(tx, &update_event(&id, "unhealthy"), now)?;
+            let event = update_event(&id, ZoomCredentialStatus::Unhealthy);
+            outbox::enqueue(tx, &event, now)?;
             Ok::<_, StoreError>(true)
         })
         .await?;
@@ -225,7 +222,7 @@ pub async fn mark_unhealthy(
 }
 
 /// `{"event": "zoom_oauth_credential.update", "data": {"zoom_oauth_credential_id", "status"}}`
-pub fn update_event(id: &str, status: &str) -> OutboxEvent {
+pub fn update_event(id: &str, status: ZoomCredentialStatus) -> OutboxEvent {
     OutboxEvent {
         event_type: UPDATE_EVENT.into(),
         ordering_key: id.to_string(),

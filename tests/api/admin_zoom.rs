@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use convene::domain::ZoomCredentialStatus;
 use convene::store::zoom::{self as zs, InsertCredential, ZoomCredential};
 use convene_sim::{AccountId, Provider};
 use serde_json::{json, Value};
@@ -387,7 +388,11 @@ async fn the_credentials_list_pages_forward_and_back() {
                     user_id: format!("user-{i}"),
                     account_id: "acct".into(),
                     conflict_key: format!("user:user-{i}"),
-                    status: if i % 2 == 0 { "healthy" } else { "unhealthy" }.into(),
+                    status: if i % 2 == 0 {
+                        ZoomCredentialStatus::Healthy
+                    } else {
+                        ZoomCredentialStatus::Unhealthy
+                    },
                     access_token_enc: "sealed".into(),
                     access_token_expires_at: t,
                     refresh_token_enc: "sealed".into(),

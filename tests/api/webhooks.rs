@@ -445,7 +445,7 @@ async fn deliveries_are_signed_per_standard_webhooks_and_filtered_by_type() {
 
     // The log has the attempt.
     let d = delivery(&app.state, &all_id, &msg).await;
-    assert_eq!(d.delivery.status, "delivered");
+    assert_eq!(d.delivery.status.as_str(), "delivered");
     assert_eq!(d.attempts.len(), 1);
     assert_eq!(d.attempts[0].status_code, Some(200));
     assert_eq!(
@@ -493,7 +493,7 @@ async fn retries_follow_the_schedule_and_retry_after_with_the_same_id() {
         assert_eq!(r.body, got[0].body);
     }
     let d = delivery(&app.state, &endpoint_id, &msg).await;
-    assert_eq!(d.delivery.status, "failed");
+    assert_eq!(d.delivery.status.as_str(), "failed");
     assert_eq!(d.delivery.attempts, 3);
     let codes: Vec<Option<i64>> = d.attempts.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, [Some(500), Some(503), Some(500)]);
@@ -518,7 +518,7 @@ async fn connection_errors_are_logged_and_retried() {
     advance(&app, 5);
     assert_eq!(deliver(&app).await, 1);
     let d = delivery(&app.state, &endpoint_id, &msg).await;
-    assert_eq!(d.delivery.status, "failed");
+    assert_eq!(d.delivery.status.as_str(), "failed");
     assert_eq!(d.attempts.len(), 2);
     for a in &d.attempts {
         assert_eq!(a.status_code, None);
@@ -627,7 +627,7 @@ async fn gone_disables_the_endpoint_and_holds_its_queue() {
         .collect();
     assert_eq!(ok, vec![m1.clone(), m2.clone()]);
     let d1 = delivery(&app.state, &gone_id, &m1).await;
-    assert_eq!(d1.delivery.status, "failed");
+    assert_eq!(d1.delivery.status.as_str(), "failed");
     assert_eq!(d1.delivery.attempts, 1);
     let ep = endpoint(&app.state, &gone_id).await;
     assert!(!ep.enabled);
@@ -647,7 +647,11 @@ async fn gone_disables_the_endpoint_and_holds_its_queue() {
     assert_eq!(deliver(&app).await, 1);
     assert_eq!(ids(&rx.drain()), vec![m3.clone()]);
     assert_eq!(
-        delivery(&app.state, &gone_id, &m2).await.delivery.status,
+        delivery(&app.state, &gone_id, &m2)
+            .await
+            .delivery
+            .status
+            .as_str(),
         "pending"
     );
 
@@ -779,11 +783,19 @@ async fn ordering_holds_per_endpoint_and_key_under_failures() {
         "A3 fails finally, then A4"
     );
     assert_eq!(
-        delivery(&app.state, &a_id, &a3).await.delivery.status,
+        delivery(&app.state, &a_id, &a3)
+            .await
+            .delivery
+            .status
+            .as_str(),
         "failed"
     );
     assert_eq!(
-        delivery(&app.state, &a_id, &a4).await.delivery.status,
+        delivery(&app.state, &a_id, &a4)
+            .await
+            .delivery
+            .status
+            .as_str(),
         "delivered"
     );
 }
@@ -842,7 +854,7 @@ async fn queued_and_in_flight_deliveries_survive_a_restart() {
     assert_eq!(ids(&got), vec![in_flight.clone()]);
     got[0].verify(&secret).unwrap();
     let d = delivery(&state, &endpoint_id, &in_flight).await;
-    assert_eq!(d.delivery.status, "delivered");
+    assert_eq!(d.delivery.status.as_str(), "delivered");
     assert_eq!(d.attempts.len(), 2);
     assert!(d.attempts[0].error.as_deref().unwrap().contains("stopped"));
     assert_eq!(d.attempts[1].status_code, Some(200));
@@ -994,7 +1006,7 @@ async fn replay_sends_the_same_message_again() {
     assert_eq!(deliver(&app).await, 1);
     let first = rx.drain().pop().unwrap();
     let d = delivery(&app.state, &endpoint_id, &msg).await;
-    assert_eq!(d.delivery.status, "delivered");
+    assert_eq!(d.delivery.status.as_str(), "delivered");
 
     assert_eq!(
         deliver::replay(&app.state, d.delivery.id).await.unwrap(),
@@ -1006,7 +1018,7 @@ async fn replay_sends_the_same_message_again() {
     assert_eq!(again.body, first.body);
     again.verify(&secret).unwrap();
     let d = delivery(&app.state, &endpoint_id, &msg).await;
-    assert_eq!(d.delivery.status, "delivered");
+    assert_eq!(d.delivery.status.as_str(), "delivered");
     assert_eq!(d.attempts.len(), 2);
     assert_eq!(
         deliver::replay(&app.state, 999_999).await.unwrap(),
