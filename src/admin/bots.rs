@@ -52,8 +52,7 @@ struct BotView {
     join_at: String,
     started: bool,
     bot_name: String,
-    /// Its spelling: the template compares it.
-    status: String,
+    status: BotStatus,
     tone: &'static str,
     backend_id: Option<String>,
     last_error: Option<String>,
@@ -167,7 +166,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
                 mode: b.mode,
                 meeting_url: b.meeting_url,
                 bot_name: b.bot_name,
-                status: b.status.to_string(),
+                status: b.status,
                 backend_id: b.backend_id,
                 last_error: b.last_error,
             }

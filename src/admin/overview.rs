@@ -96,10 +96,8 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
 }
 
 fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
-    let counted: HashMap<CalendarStatus, i64> = store::calendars::count_by_status(c)?
-        .into_iter()
-        .filter_map(|(status, n)| Some((CalendarStatus::parse(&status)?, n)))
-        .collect();
+    let counted: HashMap<CalendarStatus, i64> =
+        store::calendars::count_by_status(c)?.into_iter().collect();
     // Every status, zero when none.
     let shown = [
         CalendarStatus::Connected,

@@ -47,7 +47,7 @@ pub(super) struct LogRow {
     pub event_type: String,
     pub message_id: String,
     pub target: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub result: String,
     /// When the next attempt is due (pending deliveries).
@@ -105,7 +105,7 @@ fn row(d: DeliveryRow) -> LogRow {
         event_type: d.event_type,
         message_id: d.message_id,
         target: d.url.unwrap_or_default(),
-        status: d.status.to_string(),
+        status: d.status,
         attempts: d.attempts,
         next,
     }

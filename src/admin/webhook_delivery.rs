@@ -43,7 +43,7 @@ struct DeliveryPage {
     endpoint_id: Option<String>,
     /// The endpoint is disabled: a replay waits until it is enabled.
     endpoint_disabled: bool,
-    status: String,
+    status: DeliveryStatus,
     result: String,
     next_attempt: Option<String>,
     in_flight: bool,
@@ -109,7 +109,7 @@ async fn show(
         ordering_key: d.ordering_key,
         target: d.url.unwrap_or_default(),
         endpoint_id: d.endpoint_id,
-        status: d.status.to_string(),
+        status: d.status,
         created: precise(d.created_at),
         payload,
         attempts: detail

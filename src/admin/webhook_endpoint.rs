@@ -4,6 +4,7 @@
 use actix_web::{web, HttpRequest};
 use askama::Template;
 
+use crate::domain::DeliveryStatus;
 use crate::state::AppState;
 use crate::store::webhook_endpoints as endpoints;
 use crate::store::{self, StoreError};

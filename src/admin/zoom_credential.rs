@@ -5,6 +5,7 @@
 use actix_web::web;
 use askama::Template;
 
+use crate::domain::ZoomCredentialStatus;
 use crate::state::AppState;
 use crate::store::zoom as zs;
 use crate::store::StoreError;
@@ -37,7 +38,7 @@ struct CredentialPage {
     app_label: String,
     user_id: String,
     account_id: String,
-    status: String,
+    status: ZoomCredentialStatus,
     scope: String,
     created: String,
     last_refresh: String,
@@ -78,7 +79,7 @@ async fn show(
         id: cred.id,
         user_id: cred.user_id,
         account_id: cred.account_id,
-        status: cred.status.to_string(),
+        status: cred.status,
         scope: cred.scope,
         created: when(cred.created_at),
         last_refresh: when(cred.last_refresh_at),

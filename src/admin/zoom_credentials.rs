@@ -44,7 +44,7 @@ struct CredentialRow {
     app: String,
     user_id: String,
     account_id: String,
-    status: String,
+    status: ZoomCredentialStatus,
     last_refresh: String,
     created: String,
     last_error: Option<String>,
@@ -62,6 +62,7 @@ struct CredentialsPage {
     rows: Vec<CredentialRow>,
     apps: Vec<AppOption>,
     oauth_app: String,
+    statuses: &'static [ZoomCredentialStatus],
     status: String,
     account_id: String,
     user_id: String,
@@ -172,7 +173,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
             id: c.id,
             user_id: c.user_id,
             account_id: c.account_id,
-            status: c.status.to_string(),
+            status: c.status,
         })
         .collect();
     let page = CredentialsPage {
@@ -190,6 +191,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
             || filter.account_id.is_some()
             || filter.user_id.is_some(),
         oauth_app: filter.oauth_app.unwrap_or_default(),
+        statuses: ZoomCredentialStatus::ALL,
         status,
         account_id: filter.account_id.unwrap_or_default(),
         user_id: filter.user_id.unwrap_or_default(),

@@ -10,6 +10,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store;
 
+/// A request header as text (absent or not visible ASCII: `None`).
+fn header_text(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Proof that the request carried a live API key.
 #[derive(Debug, Clone)]
 pub struct ApiKeyAuth {
@@ -22,11 +30,7 @@ impl FromRequest for ApiKeyAuth {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = header_text(req, actix_web::http::header::AUTHORIZATION.as_str());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
             let invalid = || ApiError::Unauthorized("Invalid API key.".into());
@@ -102,11 +106,7 @@ impl FromRequest for CalendarUserAuth {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get("x-recallcalendarauthtoken")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = header_text(req, "x-recallcalendarauthtoken");
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
             let invalid =

@@ -78,6 +78,23 @@ impl PageRequest {
     pub fn backwards(&self) -> bool {
         self.cursor.as_ref().is_some_and(|c| c.back)
     }
+
+    /// What a store query of an integer-keyed list needs: the position, the direction and
+    /// how many rows to read (one more than a page, to know whether another follows).
+    pub fn int_window(&self) -> Result<IntWindow, ApiError> {
+        Ok(IntWindow {
+            after: self.int_position()?,
+            backwards: self.backwards(),
+            limit: self.page_size + 1,
+        })
+    }
+}
+
+/// See [`PageRequest::int_window`].
+pub struct IntWindow {
+    pub after: Option<(i64, String)>,
+    pub backwards: bool,
+    pub limit: usize,
 }
 
 pub fn encode(state: &AppState, cursor: &Cursor) -> String {

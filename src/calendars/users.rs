@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::status::announce_user;
 use super::{user_json, BOOL_PREFERENCES};
 use crate::api::auth::{ApiKeyAuth, CalendarUserAuth};
-use crate::api::pagination::{build_page, PageRequest};
+use crate::api::pagination::{build_page, IntWindow, PageRequest};
 use crate::api::resource;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -152,9 +152,11 @@ async fn list_users(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = page.int_position()?;
-    let backwards = page.backwards();
-    let limit = page.page_size + 1;
+    let IntWindow {
+        after,
+        backwards,
+        limit,
+    } = page.int_window()?;
     let rows = state
         .store
         .read(move |c| {

@@ -13,7 +13,7 @@ use super::calendar_json;
 use super::reconnect::{self, try_connect, CalendarFields};
 use super::tokens::{self, TokenError};
 use crate::api::auth::ApiKeyAuth;
-use crate::api::pagination::{build_page, PageRequest};
+use crate::api::pagination::{build_page, IntWindow, PageRequest};
 use crate::api::{parse_id, resource};
 use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::error::{ApiError, ApiResult};
@@ -194,9 +194,11 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let filter = filter_from(&req)?;
     let page = PageRequest::from_request(&state, &req)?;
-    let after = page.int_position()?;
-    let backwards = page.backwards();
-    let limit = page.page_size + 1;
+    let IntWindow {
+        after,
+        backwards,
+        limit,
+    } = page.int_window()?;
     let rows = state
         .store
         .read(move |c| {

@@ -227,15 +227,20 @@ fn retry_after_of(res: &reqwest::Response) -> Option<Duration> {
     Some(Duration::from_secs(secs as u64))
 }
 
-fn transport_error(e: &reqwest::Error) -> OAuthError {
-    // The error's Display can include the URL; our provider URLs carry no secrets.
-    let what = if e.is_timeout() {
+/// What kind of transport failure `e` is, in words for an error message.
+pub fn transport_failure_kind(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
         "connection failed"
     } else {
         "request failed"
-    };
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> OAuthError {
+    // The error's Display can include the URL; our provider URLs carry no secrets.
+    let what = transport_failure_kind(e);
     OAuthError::Transient {
         message: format!("provider {what}"),
         retry_after: None,

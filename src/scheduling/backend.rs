@@ -103,13 +103,7 @@ fn urlencode(s: &str) -> String {
 }
 
 fn transport(e: reqwest::Error) -> BackendError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
+    let what = crate::providers::transport_failure_kind(&e);
     BackendError {
         // Without the URL: it may carry credentials in its userinfo.
         message: format!("bot backend {what}: {}", e.without_url()),

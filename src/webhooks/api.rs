@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use crate::api::auth::ApiKeyAuth;
-use crate::api::pagination::{build_page, PageRequest};
+use crate::api::pagination::{build_page, IntWindow, PageRequest};
 use crate::api::{parse_id, resource};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -157,9 +157,11 @@ async fn list(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let page = PageRequest::from_request(&state, &req)?;
-    let after = page.int_position()?;
-    let back = page.backwards();
-    let limit = page.page_size + 1;
+    let IntWindow {
+        after,
+        backwards: back,
+        limit,
+    } = page.int_window()?;
     let rows = state
         .store
         .read(move |c| {
