@@ -2,12 +2,14 @@
 
 mod helpers;
 
+mod accounts;
 mod architecture;
 mod bots;
 mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
 mod contract;
+mod cors;
 mod events;
 mod foundation;
 mod meetings;
