@@ -291,9 +291,7 @@ async fn access_token(
 
 /// The answer of an access-token request (V2 calendars and V1 calendar accounts):
 /// `{"token", "expires_at"}`, or `400 {"code", "message"}` when none can be had.
-pub fn token_answer(
-    result: Result<tokens::AccessToken, TokenError>,
-) -> ApiResult<HttpResponse> {
+pub fn token_answer(result: Result<tokens::AccessToken, TokenError>) -> ApiResult<HttpResponse> {
     match result {
         Ok(t) => Ok(HttpResponse::Ok().json(json!({
             "token": t.token,

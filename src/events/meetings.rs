@@ -20,14 +20,16 @@ use crate::store::{self, ms_to_rfc3339};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `refresh/` before `{id}/`, so it is never taken for an id.
-    cfg.service(token_resource("/api/v1/calendar/meetings/refresh/").route(web::post().to(refresh)))
-        .service(token_resource("/api/v1/calendar/meetings/").route(web::get().to(list)))
-        .service(
-            token_resource("/api/v1/calendar/meetings/{id}/")
-                .route(web::get().to(get_one))
-                .route(web::put().to(update))
-                .route(web::patch().to(update)),
-        );
+    cfg.service(
+        token_resource("/api/v1/calendar/meetings/refresh/").route(web::post().to(refresh)),
+    )
+    .service(token_resource("/api/v1/calendar/meetings/").route(web::get().to(list)))
+    .service(
+        token_resource("/api/v1/calendar/meetings/{id}/")
+            .route(web::get().to(get_one))
+            .route(web::put().to(update))
+            .route(web::patch().to(update)),
+    );
 }
 
 /// A CalendarMeeting.
@@ -92,7 +94,10 @@ pub fn visibility(platform: Platform, raw: &str) -> Option<&'static str> {
             None => raw.is_object().then_some("default"),
             Some(v) => v.as_str().and_then(known),
         },
-        Platform::Microsoft => raw.get("sensitivity").and_then(Value::as_str).and_then(known),
+        Platform::Microsoft => raw
+            .get("sensitivity")
+            .and_then(Value::as_str)
+            .and_then(known),
     }
 }
 

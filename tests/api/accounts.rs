@@ -132,7 +132,9 @@ async fn calendar_accounts_show_v1_connections_and_their_access_tokens() {
 
     // A revoked account answers bad_refresh_token once its cached token is used up.
     app.sim.revoke_all_tokens(&m.account).await;
-    app.state.clock.advance(std::time::Duration::from_secs(3600));
+    app.state
+        .clock
+        .advance(std::time::Duration::from_secs(3600));
     let (status, body) = json_of(
         app.get(&format!("/api/v2/calendar-accounts/{}/access_token/", m.id))
             .await,
@@ -276,11 +278,8 @@ async fn ical_uid_filters_are_case_sensitive_prefixes() {
     let list = |query: String| {
         let app = &app;
         async move {
-            let (status, body) = json_of(
-                app.get(&format!("/api/v2/calendar-events/{query}"))
-                    .await,
-            )
-            .await;
+            let (status, body) =
+                json_of(app.get(&format!("/api/v2/calendar-events/{query}")).await).await;
             assert_eq!(status, 200, "{body}");
             body["results"]
                 .as_array()

@@ -54,7 +54,10 @@ fn header(res: &reqwest::Response, name: &str) -> Option<String> {
 
 async fn token(app: &TestApp, user: &str) -> String {
     let res = app
-        .post_json("/api/v1/calendar/authenticate/", &json!({ "user_id": user }))
+        .post_json(
+            "/api/v1/calendar/authenticate/",
+            &json!({ "user_id": user }),
+        )
         .await;
     res.json::<Value>().await.unwrap()["token"]
         .as_str()
