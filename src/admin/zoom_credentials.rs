@@ -106,6 +106,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
         status: some(&status)
             .map(|s| ZoomCredentialStatus::parse(&s).ok_or_else(unknown))
             .transpose()?,
+        ..Default::default()
     };
     let pos = match position(&q.before, true)? {
         Some(p) => Some(p),
@@ -117,7 +118,15 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
         .store
         .read(move |c| {
             Ok::<_, StoreError>((
-                zs::list_credentials(c, &f, pos.as_ref(), PAGE_SIZE + 1)?,
+                zs::list_credentials(
+                    c,
+                    &f,
+                    &zs::Window {
+                        position: pos,
+                        desc: false,
+                        limit: PAGE_SIZE + 1,
+                    },
+                )?,
                 zs::list_all_apps(c)?,
             ))
         })

@@ -72,7 +72,7 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_milli
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Runs `call` again after transient errors, with backoff.
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ZoomError>
+pub(super) async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ZoomError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ZoomError>>,
@@ -175,7 +175,7 @@ pub async fn users_me(state: &AppState, access_token: &str) -> Result<ZoomUser, 
     .await
 }
 
-fn transport(e: reqwest::Error) -> ZoomError {
+pub(super) fn transport(e: reqwest::Error) -> ZoomError {
     ZoomError::Transient {
         message: format!("cannot reach Zoom: {}", without_url(&e)),
         retry_after: None,
@@ -191,7 +191,9 @@ fn without_url(e: &reqwest::Error) -> String {
     msg
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> Result<T, ZoomError> {
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    res: reqwest::Response,
+) -> Result<T, ZoomError> {
     let status = res.status().as_u16();
     let retry_after = res
         .headers()
