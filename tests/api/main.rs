@@ -18,6 +18,7 @@ mod sync;
 mod sync_fixtures;
 mod webhooks;
 mod zoom;
+mod zoom_parity;
 
 mod admin;
 mod admin_bots;

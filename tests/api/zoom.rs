@@ -12,17 +12,17 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::{spawn_app, TestApp};
 
-const REDIRECT: &str = "https://app.test/oauth-callback/zoom/";
-const CLIENT_SECRET: &str = "zoom-client-secret-do-not-show";
-const WEBHOOK_SECRET: &str = "zoom-webhook-secret-do-not-show";
+pub(crate) const REDIRECT: &str = "https://app.test/oauth-callback/zoom/";
+pub(crate) const CLIENT_SECRET: &str = "zoom-client-secret-do-not-show";
+pub(crate) const WEBHOOK_SECRET: &str = "zoom-webhook-secret-do-not-show";
 
-struct ZoomApp {
-    id: String,
-    client_id: String,
+pub(crate) struct ZoomApp {
+    pub id: String,
+    pub client_id: String,
 }
 
 /// Registers a Zoom OAuth client at the simulator and the matching app in Convene.
-async fn create_app(app: &TestApp, kind: &str) -> ZoomApp {
+pub(crate) async fn create_app(app: &TestApp, kind: &str) -> ZoomApp {
     let client_id = format!("zoom-{kind}-{}", uuid::Uuid::new_v4().simple());
     app.sim
         .create_oauth_client(
@@ -64,7 +64,7 @@ async fn mint_code(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
         .await
 }
 
-async fn post_credential(
+pub(crate) async fn post_credential(
     app: &TestApp,
     zapp: &ZoomApp,
     code: &str,
@@ -96,12 +96,12 @@ async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
         .to_string()
 }
 
-async fn json_of(res: reqwest::Response) -> (u16, Value) {
+pub(crate) async fn json_of(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn access_token(app: &TestApp, cred_id: &str) -> (u16, Value) {
+pub(crate) async fn access_token(app: &TestApp, cred_id: &str) -> (u16, Value) {
     json_of(
         app.get(&format!(
             "/api/v2/zoom-oauth-credentials/{cred_id}/access-token/"
@@ -1108,7 +1108,7 @@ fn hmac_hex(secret: &str, msg: &[u8]) -> String {
 }
 
 /// POSTs `body` to the app's webhook endpoint as Zoom would, signed with `secret` at `ts`.
-async fn zoom_event(
+pub(crate) async fn zoom_event(
     app: &TestApp,
     app_id: &str,
     body: &Value,
@@ -1133,7 +1133,7 @@ async fn zoom_event(
     json_of(res).await
 }
 
-fn now_secs(app: &TestApp) -> i64 {
+pub(crate) fn now_secs(app: &TestApp) -> i64 {
     app.state.now_ms() / 1000
 }
 
