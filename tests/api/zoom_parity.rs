@@ -692,6 +692,7 @@ async fn zoom_lists_filter_by_creation_time_and_order_newest_first() {
     let cut = chrono::DateTime::from_timestamp_millis(app.state.now_ms())
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.state.clock.advance(Duration::from_secs(1));
     let a2 = create_app(&app, "user_level").await;
     app.state.clock.advance(Duration::from_secs(60));
     let a3 = create_app(&app, "account_level").await;
@@ -714,7 +715,7 @@ async fn zoom_lists_filter_by_creation_time_and_order_newest_first() {
     let (_, body) = list(format!("?created_at_after={}", cut.replace('+', "%2B"))).await;
     assert_eq!(ids(&body), [a3.id.as_str(), a2.id.as_str()]);
     let (_, body) = list(format!("?created_at_before={cut}&ordering=-created_at")).await;
-    assert_eq!(ids(&body), [a2.id.as_str(), a1.id.as_str()]);
+    assert_eq!(ids(&body), [a1.id.as_str()]);
 
     // Paging newest first, forward and back.
     let (_, page1) = list("?page_size=2".into()).await;
