@@ -142,6 +142,7 @@ impl Application {
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
+    api::docs::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
     crate::calendars::configure(cfg);

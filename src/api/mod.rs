@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod cors;
+pub mod docs;
 pub mod health;
 pub mod keys;
 pub mod pagination;
 pub mod params;
+pub mod schema;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 

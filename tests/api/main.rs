@@ -14,6 +14,7 @@ mod events;
 mod foundation;
 mod meetings;
 mod receiver;
+mod schema;
 mod sync;
 mod sync_fixtures;
 mod webhooks;
