@@ -82,7 +82,10 @@ async fn update_user(
     let user = state
         .store
         .write(move |tx| {
-            let user = calendar_users::get(tx, &id)?.ok_or(ApiError::NotFound)?;
+            // Deleted since the token was checked: the token no longer names a user.
+            let user = calendar_users::get(tx, &id)?.ok_or_else(|| {
+                ApiError::Unauthorized("Invalid or expired calendar auth token.".into())
+            })?;
             let merged = merge_preferences(&user.preferences, &patch)?;
             calendar_users::set_preferences(tx, &id, &merged, now)?;
             Ok::<_, ApiError>(CalendarUser {
