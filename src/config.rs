@@ -376,8 +376,9 @@ impl CorsOrigins {
     pub fn allows(&self, origin: &str) -> bool {
         match self {
             CorsOrigins::Any => true,
-            CorsOrigins::List(list) => crate::redirects::parse_origin(origin)
-                .is_some_and(|o| list.iter().any(|allowed| *allowed == o)),
+            CorsOrigins::List(list) => {
+                crate::redirects::parse_origin(origin).is_some_and(|o| list.contains(&o))
+            }
         }
     }
 }
