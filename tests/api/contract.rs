@@ -774,6 +774,8 @@ async fn calendar_v1_shapes_and_authorize_urls() {
             "calendar_platform",
             "organizer_email",
             "attendees",
+            "attendee_emails",
+            "visibility",
             "is_external",
             "is_hosted_by_me",
             "is_recurring",
