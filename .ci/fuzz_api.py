@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 
-TARGET = sys.argv[1] if len(sys.argv) > 1 else "target"
+TARGET = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target")
 EXAMPLES = sys.argv[2] if len(sys.argv) > 2 else "40"
 SEED = sys.argv[3] if len(sys.argv) > 3 else "14"
 SCHEMATHESIS = os.environ.get("SCHEMATHESIS", "schemathesis")
@@ -171,7 +171,7 @@ def main():
                "-H", f"Authorization: Token {key}",
                "-H", f"x-recallcalendarauthtoken: {cal_token}"]
         print("fuzz_api: seeded", json.dumps(ids), "meeting", meeting["meeting"]["id"], flush=True)
-        result = subprocess.run(cmd)
+        result = subprocess.run(cmd, cwd=work)  # its cache goes to the temp dir
         with open(os.path.join(work, "app.log")) as f:
             log = f.read()
         if "internal error" in log.lower() or "panicked" in log:
