@@ -147,6 +147,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::calendars::configure(cfg);
     crate::zoom::configure(cfg);
     crate::events::configure(cfg);
+    crate::push::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
