@@ -116,6 +116,7 @@ impl Application {
             .await??;
         }
         crate::admin::announce_setup_link(&state).await?;
+        crate::push::announce_mode(&state).await?;
         crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone())?;
         Ok(Application {

@@ -84,11 +84,21 @@ pub enum Endpoint {
     ZoomToken,
     /// `GET /zoom/v2/users/me`
     ZoomUsersMe,
+    /// `POST /google/calendar/v3/calendars/primary/events/watch`
+    GoogleWatch,
+    /// `POST /google/calendar/v3/channels/stop`
+    GoogleChannelsStop,
+    /// `POST /microsoft/graph/v1.0/subscriptions`
+    MicrosoftSubscriptionCreate,
+    /// `PATCH /microsoft/graph/v1.0/subscriptions/{id}`
+    MicrosoftSubscriptionUpdate,
+    /// `DELETE /microsoft/graph/v1.0/subscriptions/{id}`
+    MicrosoftSubscriptionDelete,
 }
 
 impl Endpoint {
     /// Every endpoint, in a stable order.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::GoogleAuthorize,
         Endpoint::GoogleToken,
         Endpoint::GoogleEvents,
@@ -102,17 +112,27 @@ impl Endpoint {
         Endpoint::ZoomAuthorize,
         Endpoint::ZoomToken,
         Endpoint::ZoomUsersMe,
+        Endpoint::GoogleWatch,
+        Endpoint::GoogleChannelsStop,
+        Endpoint::MicrosoftSubscriptionCreate,
+        Endpoint::MicrosoftSubscriptionUpdate,
+        Endpoint::MicrosoftSubscriptionDelete,
     ];
 
     /// The provider the endpoint belongs to.
     pub fn provider(self) -> Provider {
         use Endpoint::*;
         match self {
-            GoogleAuthorize | GoogleToken | GoogleEvents | GoogleCalendar | GoogleUserinfo => {
-                Provider::Google
-            }
-            MicrosoftAuthorize | MicrosoftToken | MicrosoftDelta | MicrosoftMe
-            | MicrosoftCalendar => Provider::Microsoft,
+            GoogleAuthorize | GoogleToken | GoogleEvents | GoogleCalendar | GoogleUserinfo
+            | GoogleWatch | GoogleChannelsStop => Provider::Google,
+            MicrosoftAuthorize
+            | MicrosoftToken
+            | MicrosoftDelta
+            | MicrosoftMe
+            | MicrosoftCalendar
+            | MicrosoftSubscriptionCreate
+            | MicrosoftSubscriptionUpdate
+            | MicrosoftSubscriptionDelete => Provider::Microsoft,
             ZoomAuthorize | ZoomToken | ZoomUsersMe => Provider::Zoom,
         }
     }

@@ -111,3 +111,27 @@ where
         other => other,
     }
 }
+
+/// Logs whether push is on (and why) at start, and records it for the admin overview.
+pub async fn announce_mode(state: &AppState) -> Result<(), store::StoreError> {
+    let settings = &state.settings;
+    let enabled = settings.push_enabled();
+    let https = settings.public_url.scheme() == "https";
+    if enabled && !https {
+        tracing::warn!(public_url = %settings.public_base(), "push notifications are on with a plain-http public URL; real providers refuse such notification URLs");
+    } else {
+        tracing::info!(enabled, mode = ?settings.push, "push notifications");
+    }
+    let now = state.now_ms();
+    state
+        .store
+        .write(move |tx| {
+            store::settings::set(
+                tx,
+                store::push::ENABLED_SETTING,
+                if enabled { "1" } else { "0" },
+                now,
+            )
+        })
+        .await
+}

@@ -409,7 +409,7 @@ fn next_sync_after(
     push: &store::push::SyncView,
     settings: &Settings,
 ) -> i64 {
-    if push.last_notification_at.is_some_and(|t| t >= started_ms) {
+    if push.last_notification_at.is_some_and(|t| t > started_ms) {
         return now_ms.max(started_ms + PUSH_MIN_GAP_MS);
     }
     next_regular_sync(now_ms, poll_interval(settings, push.live))

@@ -11,6 +11,7 @@ mod contract;
 mod events;
 mod foundation;
 mod meetings;
+mod push;
 mod receiver;
 mod sync;
 mod sync_fixtures;
