@@ -33,6 +33,7 @@ CREATE TABLE push_status (
     retry_at INTEGER,
     failures INTEGER NOT NULL DEFAULT 0,
     last_notification_at INTEGER,
+    sync_requested_at INTEGER,             -- last notification that asked for a sync
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX push_status_retry ON push_status (retry_at);

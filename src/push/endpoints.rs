@@ -325,7 +325,8 @@ async fn accept_some(
             for id in &calendars {
                 db::record_notification(tx, id, now)?;
                 if sync.contains(id) {
-                    due.extend(crate::sync::mark_due_now(tx, id, now)?);
+                    let previous = db::request_sync(tx, id, now)?;
+                    due.extend(crate::sync::mark_due_now(tx, id, now, previous)?);
                 }
             }
             Ok::<_, StoreError>(due)

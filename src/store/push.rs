@@ -65,6 +65,8 @@ pub struct PushStatus {
     pub retry_at: Option<i64>,
     pub failures: i64,
     pub last_notification_at: Option<i64>,
+    /// The last notification that asked for a sync (a change, `missed`, ...).
+    pub sync_requested_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, calendar_id, platform, state, external_id, resource_id, secret_enc, \
@@ -367,8 +369,8 @@ pub fn calendars_needing_channel(
 pub fn status(conn: &Connection, calendar_id: &str) -> Result<PushStatus, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT reason, retry_at, failures, last_notification_at FROM push_status
-             WHERE calendar_id = ?1",
+            "SELECT reason, retry_at, failures, last_notification_at, sync_requested_at
+             FROM push_status WHERE calendar_id = ?1",
         )?
         .query_row([calendar_id], |r| {
             Ok(PushStatus {
@@ -376,6 +378,7 @@ pub fn status(conn: &Connection, calendar_id: &str) -> Result<PushStatus, StoreE
                 retry_at: r.get(1)?,
                 failures: r.get(2)?,
                 last_notification_at: r.get(3)?,
+                sync_requested_at: r.get(4)?,
             })
         })
         .optional()?
@@ -436,6 +439,19 @@ pub fn record_notification(
     Ok(())
 }
 
+/// A valid notification asked the calendar to sync. Returns when the one before did.
+pub fn request_sync(
+    tx: &Transaction,
+    calendar_id: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let previous = status(tx, calendar_id)?.sync_requested_at;
+    ensure_status(tx, calendar_id, now_ms)?;
+    tx.prepare_cached("UPDATE push_status SET sync_requested_at = ?2 WHERE calendar_id = ?1")?
+        .execute(params![calendar_id, now_ms])?;
+    Ok(previous)
+}
+
 // ------------------------------------------------------------------------ sync's questions
 
 /// What a sync needs to know about the calendar's push.
@@ -443,7 +459,8 @@ pub fn record_notification(
 pub struct SyncView {
     /// A live channel that has not expired: the safety-poll interval applies.
     pub live: bool,
-    pub last_notification_at: Option<i64>,
+    /// The last notification that asked for a sync.
+    pub sync_requested_at: Option<i64>,
     /// No pending or live channel and allowed to try: the push sweep should subscribe.
     pub needs_channel: bool,
 }
@@ -459,7 +476,7 @@ pub fn sync_view(
         live: active
             .iter()
             .any(|c| c.state == ChannelState::Live && c.expires_at.is_some_and(|e| e > now_ms)),
-        last_notification_at: status.last_notification_at,
+        sync_requested_at: status.sync_requested_at,
         needs_channel: active.is_empty() && status.retry_at.is_none_or(|t| t <= now_ms),
     })
 }

@@ -44,8 +44,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub const SWEEP_CONCURRENCY: usize = 8;
 /// Longest wait between attempts after failures.
 const MAX_BACKOFF_MS: i64 = 3600 * 1000;
-/// Shortest time between the starts of two syncs of one calendar that push notifications
-/// asked for: a burst of notifications costs at most two syncs.
+/// Within a burst of notifications (each less than this after the previous one), syncs of
+/// the calendar start at least this far apart: a burst costs at most two syncs.
 pub const PUSH_MIN_GAP_MS: i64 = 1000;
 /// A live subscription without a notification for this long while syncs still find
 /// changes is broken and gets replaced (push.md).
@@ -349,15 +349,20 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
 }
 
 /// A push notification for `calendar_id`, inside the caller's transaction: the calendar
-/// is due now, or [`PUSH_MIN_GAP_MS`] after its last sync if that is later (a calendar
-/// backing off after failures keeps its backoff). Returns the due time for [`wake_at`];
-/// None when the calendar does not sync (disconnected, parked, backing off).
+/// is due now. Within a burst (the previous notification that asked for a sync,
+/// `previous_notification_ms`, less than [`PUSH_MIN_GAP_MS`] ago) it is due no sooner than that gap after its last sync, so a burst costs at most
+/// two syncs; an isolated notification syncs at once. A calendar backing off after
+/// failures keeps its backoff. Returns the due time for [`wake_at`]; None when the
+/// calendar does not sync (disconnected, parked, backing off).
 pub fn mark_due_now(
     tx: &rusqlite::Transaction,
     calendar_id: &str,
     now_ms: i64,
+    previous_notification_ms: Option<i64>,
 ) -> Result<Option<i64>, StoreError> {
-    store::sync::mark_due(tx, calendar_id, now_ms, PUSH_MIN_GAP_MS)
+    let in_burst = previous_notification_ms.is_some_and(|t| now_ms - t < PUSH_MIN_GAP_MS);
+    let gap = if in_burst { PUSH_MIN_GAP_MS } else { 0 };
+    store::sync::mark_due(tx, calendar_id, now_ms, gap)
 }
 
 /// Runs the sync sweep at `at_ms` (app clock): at once when due, else after a timer. One
@@ -409,7 +414,7 @@ fn next_sync_after(
     push: &store::push::SyncView,
     settings: &Settings,
 ) -> i64 {
-    if push.last_notification_at.is_some_and(|t| t > started_ms) {
+    if push.sync_requested_at.is_some_and(|t| t > started_ms) {
         return now_ms.max(started_ms + PUSH_MIN_GAP_MS);
     }
     next_regular_sync(now_ms, poll_interval(settings, push.live))
