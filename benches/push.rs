@@ -234,7 +234,7 @@ async fn latency(
         sim.create_event(
             &generated[k].account_id,
             EventSpec::new(
-                &format!("Change {i}"),
+                format!("Change {i}"),
                 start,
                 start + chrono::Duration::minutes(30),
             ),
