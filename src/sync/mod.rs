@@ -10,7 +10,7 @@
 //! the provider's `Retry-After`).
 //!
 //! Push (push.md) reaches sync through three small hooks: [`mark_due_now`] (a notification
-//! makes the calendar due, at most one sync per [`PUSH_MIN_GAP_MS`]), [`wake_at`] (the
+//! makes the calendar due; within a burst, one sync per [`PUSH_MIN_GAP_MS`]), [`wake_at`] (the
 //! sweep runs when something is due instead of at its next tick) and [`poll_interval`]
 //! (a calendar with a live subscription is polled every `CONVENE_PUSH_POLL_SECS` only).
 //! A notification that arrives while a sync of its calendar runs makes exactly one more
@@ -350,10 +350,11 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
 
 /// A push notification for `calendar_id`, inside the caller's transaction: the calendar
 /// is due now. Within a burst (the previous notification that asked for a sync,
-/// `previous_notification_ms`, less than [`PUSH_MIN_GAP_MS`] ago) it is due no sooner than that gap after its last sync, so a burst costs at most
-/// two syncs; an isolated notification syncs at once. A calendar backing off after
-/// failures keeps its backoff. Returns the due time for [`wake_at`]; None when the
-/// calendar does not sync (disconnected, parked, backing off).
+/// `previous_notification_ms`, less than [`PUSH_MIN_GAP_MS`] ago) it is due no sooner
+/// than that gap after its last sync, so a burst costs at most two syncs; an isolated
+/// notification syncs at once. A calendar backing off after failures keeps its backoff.
+/// Returns the due time for [`wake_at`]; None when the calendar does not sync
+/// (disconnected, parked, backing off).
 pub fn mark_due_now(
     tx: &rusqlite::Transaction,
     calendar_id: &str,
