@@ -1315,3 +1315,69 @@ async fn a_push_driven_sync_is_the_normal_incremental_sync() {
     let out = sync(&app, &cal).await;
     assert_eq!((out.full, out.changed, out.requests), (false, 1, 1));
 }
+
+/// Renewal times live in the database: a restarted process (new clock, locks and wakers
+/// over the same data) renews on time.
+#[tokio::test]
+async fn renewals_survive_a_restart() {
+    let app = push_app().await;
+    let cal = calendar(&app, Provider::Google, "restart@acme.test", None).await;
+    let old = subscribed(&app, &cal).await;
+    let restarted = convene::state::AppState {
+        clock: convene::state::Clock::default(),
+        locks: convene::state::KeyedLocks::default(),
+        wake: convene::state::Wakers::default(),
+        ..app.state.clone()
+    };
+    restarted
+        .clock
+        .advance(6 * DAY + StdDuration::from_secs(60));
+    let report = maintain_due(&restarted).await.unwrap();
+    assert_eq!(report.replaced, 1, "{report:?}");
+    let rows = all_channels(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_ne!(rows[0].id, old.id);
+}
+
+#[tokio::test]
+async fn with_push_off_the_admin_says_why_the_calendar_polls() {
+    // The default: auto, and the test server's public URL is plain http.
+    let app = crate::helpers::spawn_app().await;
+    assert!(!app.state.settings.push_enabled());
+    let cal = calendar(&app, Provider::Google, "off@acme.test", None).await;
+    sync(&app, &cal).await;
+    assert_eq!(sweep(&app).await, Report::default());
+    assert_eq!(app.sim.call_count(Endpoint::GoogleWatch).await, 0);
+    let client = crate::admin::logged_in(&app).await;
+    let html = client
+        .get(app.url(&format!("/admin/calendars/{}/", cal.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"push-state\">polling<"), "{html}");
+    assert!(html.contains("push is off (CONVENE_PUSH)"));
+    let html = client
+        .get(app.url("/admin/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Push notifications (off)"));
+    // Notifications for unknown channels are refused whatever the setting.
+    let status = google_post(
+        &app,
+        &[
+            ("X-Goog-Channel-ID", Some("x")),
+            ("X-Goog-Channel-Token", Some("y")),
+            ("X-Goog-Resource-ID", Some("z")),
+            ("X-Goog-Resource-State", Some("exists")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 404);
+}
