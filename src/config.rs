@@ -20,6 +20,8 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_SYNC_INTERVAL_SECS", Some("60")),
     ("CONVENE_SYNC_WINDOW_PAST_DAYS", Some("1")),
     ("CONVENE_SYNC_WINDOW_FUTURE_DAYS", Some("28")),
+    ("CONVENE_PUSH", Some("auto")),
+    ("CONVENE_PUSH_POLL_SECS", Some("3600")),
     (
         "CONVENE_GOOGLE_AUTH_URL",
         Some("https://accounts.google.com/o/oauth2/v2/auth"),
@@ -81,6 +83,15 @@ impl ConfigError {
     }
 }
 
+/// `CONVENE_PUSH`: provider push notifications (push.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushMode {
+    /// On when the public URL is https (providers refuse plain-http notification URLs).
+    Auto,
+    On,
+    Off,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -122,6 +133,9 @@ pub struct Settings {
     pub sync_interval: Duration,
     pub sync_window_past_days: u32,
     pub sync_window_future_days: u32,
+    pub push: PushMode,
+    /// Safety poll interval of a calendar whose push subscription is live.
+    pub push_poll_interval: Duration,
     pub providers: ProviderUrls,
     pub bot_api_url: Option<Url>,
     pub bot_api_key: Option<Secret>,
@@ -265,6 +279,23 @@ impl Settings {
             1,
             730,
         )? as u32;
+        let push = match required("CONVENE_PUSH").trim().to_lowercase().as_str() {
+            "auto" => PushMode::Auto,
+            "on" => PushMode::On,
+            "off" => PushMode::Off,
+            other => {
+                return Err(ConfigError::new(
+                    "CONVENE_PUSH",
+                    format!("must be auto, on or off (got {other:?})"),
+                ))
+            }
+        };
+        let push_poll_secs = parse_u64_range(
+            "CONVENE_PUSH_POLL_SECS",
+            &required("CONVENE_PUSH_POLL_SECS"),
+            60,
+            7 * 86_400,
+        )?;
         let url = |name: &str| parse_http_url(name, &required(name));
         let providers = ProviderUrls {
             google_auth: url("CONVENE_GOOGLE_AUTH_URL")?,
@@ -337,6 +368,8 @@ impl Settings {
             sync_interval: Duration::from_secs(sync_interval_secs),
             sync_window_past_days: past,
             sync_window_future_days: future,
+            push,
+            push_poll_interval: Duration::from_secs(push_poll_secs),
             providers,
             bot_api_url,
             bot_api_key,
@@ -356,6 +389,15 @@ impl Settings {
     /// An absolute URL on this server for `path` (which starts with `/`).
     pub fn public_link(&self, path: &str) -> String {
         format!("{}{}", self.public_base(), path)
+    }
+
+    /// Whether Convene subscribes to provider push notifications (`CONVENE_PUSH`).
+    pub fn push_enabled(&self) -> bool {
+        match self.push {
+            PushMode::On => true,
+            PushMode::Off => false,
+            PushMode::Auto => self.public_url.scheme() == "https",
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

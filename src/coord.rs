@@ -18,6 +18,8 @@
 //!   - `Sweep(name)`: a sweep never overlaps itself (`jobs`).
 //! - [`Wakers`]: a notify that makes a background loop run now instead of at its next tick,
 //!   sent after a commit that gave it work. Losing one only delays work to the next tick.
+//!   `sync_timer` is the due time of the one pending delayed wake of the sync sweep
+//!   (`sync::wake_at`; 0 = none).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +85,8 @@ pub struct Wakers {
     pub webhooks: Arc<tokio::sync::Notify>,
     pub sync: Arc<tokio::sync::Notify>,
     pub bots: Arc<tokio::sync::Notify>,
+    pub push: Arc<tokio::sync::Notify>,
+    pub sync_timer: Arc<std::sync::atomic::AtomicI64>,
 }
 
 #[cfg(test)]

@@ -72,6 +72,15 @@ pub fn all() -> Vec<Sweep> {
             run: |s| Box::pin(async move { crate::zoom::meetings::sync_due(&s).await.map(|_| ()) }),
             waker: None,
         },
+        // Push channels and subscriptions: create, renew, replace, stop (push.md).
+        Sweep {
+            name: "push",
+            every: Duration::from_secs(60),
+            run: |s| {
+                Box::pin(async move { crate::push::renew::maintain_due(&s).await.map(|_| ()) })
+            },
+            waker: Some(|w| w.push.clone()),
+        },
         Sweep {
             name: "bots",
             every: Duration::from_secs(30),

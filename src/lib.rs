@@ -13,6 +13,7 @@ pub mod events;
 pub mod jobs;
 pub mod meeting_links;
 pub mod providers;
+pub mod push;
 pub mod redirects;
 pub mod scheduling;
 pub mod startup;

@@ -116,6 +116,7 @@ impl Application {
             .await??;
         }
         crate::admin::announce_setup_link(&state).await?;
+        crate::push::announce_mode(&state).await?;
         crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone())?;
         Ok(Application {
@@ -148,6 +149,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::calendars::configure(cfg);
     crate::zoom::configure(cfg);
     crate::events::configure(cfg);
+    crate::push::configure(cfg);
 }
 
 fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {

@@ -76,8 +76,14 @@ fn reply<T: Serialize>(r: SimResult<T>) -> HttpResponse {
 }
 
 fn with<T: Serialize>(data: &Data, f: impl FnOnce(&mut SimState) -> SimResult<T>) -> HttpResponse {
-    let mut st = lock(data);
-    reply(f(&mut st))
+    // Changes notify push channels and subscriptions once the lock is released.
+    let (r, out) = {
+        let mut st = lock(data);
+        let r = f(&mut st);
+        (r, st.push_collect())
+    };
+    out.dispatch();
+    reply(r)
 }
 
 /// URLs and environment variables of this simulator.

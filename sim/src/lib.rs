@@ -50,6 +50,7 @@ mod google;
 mod microsoft;
 mod model;
 mod oauth;
+mod push;
 mod server;
 mod state;
 mod util;
@@ -57,6 +58,9 @@ mod zoom;
 mod zoom_meetings;
 
 pub use model::*;
+pub use push::{
+    LifecycleEvent, PushChannelInfo, PushDelivery, PushListing, PushRefusal, PushSubscriptionInfo,
+};
 pub use state::SimError;
 pub use zoom_meetings::{zoom_signature, ZoomMeeting, ZoomWebhook};
 
@@ -162,9 +166,16 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
+    /// Runs `f` on the state; push notifications for the changes it made are sent once
+    /// the lock is released.
     fn with<R>(&self, f: impl FnOnce(&mut SimState) -> R) -> R {
-        let mut st = server::lock(&self.state);
-        f(&mut st)
+        let (r, out) = {
+            let mut st = server::lock(&self.state);
+            let r = f(&mut st);
+            (r, st.push_collect())
+        };
+        out.dispatch();
+        r
     }
 
     fn must<R>(&self, what: &str, f: impl FnOnce(&mut SimState) -> state::SimResult<R>) -> R {
@@ -525,5 +536,56 @@ impl SimHandle {
         seed: u64,
     ) -> Vec<GeneratedAccount> {
         self.with(|s| generate::generate(s, accounts, events_per_account, seed))
+    }
+
+    // ------------------------------------------------------------------ push notifications
+
+    /// Live Google channels and Graph subscriptions with their expiry (`GET /_sim/push`).
+    pub async fn push_listing(&self) -> PushListing {
+        self.with(|s| {
+            let now = s.now();
+            s.push.listing(now)
+        })
+    }
+
+    /// Make the next `events.watch` (Google) or `POST /subscriptions` (Microsoft) answer
+    /// `status` with `reason` (Google error reason / Graph error code).
+    pub async fn refuse_next_push(&self, provider: Provider, status: u16, reason: Option<&str>) {
+        self.with(|s| {
+            s.push.refuse_next(PushRefusal {
+                provider,
+                status,
+                reason: reason.map(str::to_string),
+            })
+        })
+    }
+
+    /// End a channel or subscription now: it stops notifying, Graph renewals get `404`.
+    pub async fn expire_push(&self, id: &str) {
+        self.must("expire_push", |s| s.push.expire(id))
+    }
+
+    /// Send no notifications for the account's changes (`false`: send them again).
+    pub async fn drop_push_notifications(&self, account: &AccountId, drop: bool) {
+        self.must("drop_push_notifications", |s| {
+            s.account(account)?;
+            s.push.set_dropped(account, drop);
+            Ok(())
+        })
+    }
+
+    /// Send a Graph lifecycle notification for a live subscription.
+    pub async fn send_lifecycle(&self, subscription_id: &str, event: LifecycleEvent) {
+        self.must("send_lifecycle", |s| {
+            let now = s.now();
+            s.push.lifecycle(subscription_id, event, now)
+        })
+    }
+
+    /// Waits (at most 10 s) until every notification sent so far was answered, and returns
+    /// the deliveries (notifications and validation handshakes) since the last call.
+    pub async fn push_flush(&self) -> Vec<PushDelivery> {
+        let d = self.with(|s| s.push.dispatcher());
+        d.flush(std::time::Duration::from_secs(10)).await
     }
 }

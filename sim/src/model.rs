@@ -92,11 +92,21 @@ pub enum Endpoint {
     ZoomUserToken,
     /// `GET /zoom/v2/meetings/{id}/jointoken/local_recording`
     ZoomLocalRecordingToken,
+    /// `POST /google/calendar/v3/calendars/primary/events/watch`
+    GoogleWatch,
+    /// `POST /google/calendar/v3/channels/stop`
+    GoogleChannelsStop,
+    /// `POST /microsoft/graph/v1.0/subscriptions`
+    MicrosoftSubscriptionCreate,
+    /// `PATCH /microsoft/graph/v1.0/subscriptions/{id}`
+    MicrosoftSubscriptionUpdate,
+    /// `DELETE /microsoft/graph/v1.0/subscriptions/{id}`
+    MicrosoftSubscriptionDelete,
 }
 
 impl Endpoint {
     /// Every endpoint, in a stable order.
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 22] = [
         Endpoint::GoogleAuthorize,
         Endpoint::GoogleToken,
         Endpoint::GoogleEvents,
@@ -114,17 +124,27 @@ impl Endpoint {
         Endpoint::ZoomUsers,
         Endpoint::ZoomUserToken,
         Endpoint::ZoomLocalRecordingToken,
+        Endpoint::GoogleWatch,
+        Endpoint::GoogleChannelsStop,
+        Endpoint::MicrosoftSubscriptionCreate,
+        Endpoint::MicrosoftSubscriptionUpdate,
+        Endpoint::MicrosoftSubscriptionDelete,
     ];
 
     /// The provider the endpoint belongs to.
     pub fn provider(self) -> Provider {
         use Endpoint::*;
         match self {
-            GoogleAuthorize | GoogleToken | GoogleEvents | GoogleCalendar | GoogleUserinfo => {
-                Provider::Google
-            }
-            MicrosoftAuthorize | MicrosoftToken | MicrosoftDelta | MicrosoftMe
-            | MicrosoftCalendar => Provider::Microsoft,
+            GoogleAuthorize | GoogleToken | GoogleEvents | GoogleCalendar | GoogleUserinfo
+            | GoogleWatch | GoogleChannelsStop => Provider::Google,
+            MicrosoftAuthorize
+            | MicrosoftToken
+            | MicrosoftDelta
+            | MicrosoftMe
+            | MicrosoftCalendar
+            | MicrosoftSubscriptionCreate
+            | MicrosoftSubscriptionUpdate
+            | MicrosoftSubscriptionDelete => Provider::Microsoft,
             ZoomAuthorize
             | ZoomToken
             | ZoomUsersMe

@@ -130,6 +130,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     crate::microsoft::routes(cfg);
     crate::zoom::routes(cfg);
     crate::zoom_meetings::routes(cfg);
+    crate::push::routes(cfg);
     crate::control::routes(cfg);
 }
 

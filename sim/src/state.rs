@@ -190,6 +190,8 @@ pub(crate) struct SimState {
     pub authorize_account: HashMap<Provider, AccountId>,
     /// Zoom meetings and the apps' event subscriptions (`zoom_meetings.rs`).
     pub zoom: crate::zoom_meetings::ZoomWorld,
+    /// Channels, subscriptions and the notifications they send (`push.rs`).
+    pub push: crate::push::PushWorld,
 }
 
 pub(crate) const GOOGLE_SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
@@ -293,6 +295,7 @@ impl SimState {
             deny_next: HashMap::new(),
             authorize_account: HashMap::new(),
             zoom: Default::default(),
+            push: Default::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 use actix_web::web;
 use askama::Template;
 
-use crate::domain::{CalendarKind, CalendarStatus};
+use crate::domain::{CalendarKind, CalendarStatus, PushState};
 use crate::state::AppState;
 use crate::store::calendar_admin::{self as db, CalendarRow};
 use crate::store::calendars::{self as cal_store, Calendar};
@@ -51,6 +51,7 @@ struct CalendarPage {
     events: Vec<crate::events::admin::EventView>,
     window: String,
     incremental: bool,
+    push: super::push::PushView,
 }
 
 async fn show(
@@ -60,7 +61,8 @@ async fn show(
 ) -> AdminResult {
     let id = crate::api::parse_id(&path).map_err(|_| AdminError::NotFound)?;
     let now = state.now_ms();
-    let (cal, changes, events) = state
+    let push_on = state.settings.push_enabled();
+    let (cal, changes, events, push) = state
         .store
         .read(move |c| {
             let Some(cal) = db::detail(c, &id)? else {
@@ -68,7 +70,8 @@ async fn show(
             };
             let changes = cal_store::status_changes(c, &id)?;
             let events = crate::events::admin::load(c, &cal.cal, now)?;
-            Ok(Some((cal, changes, events)))
+            let push = super::push::view(c, &cal.cal, push_on, now)?;
+            Ok(Some((cal, changes, events, push)))
         })
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -111,6 +114,7 @@ async fn show(
         events: events.events,
         window: events.window,
         incremental: events.incremental,
+        push,
         external_id,
         cal,
     };

@@ -40,6 +40,7 @@ mod paging;
 pub mod password;
 mod platform_oauth_test;
 mod platforms;
+mod push;
 pub mod rate_limit;
 mod redirect_origins;
 mod render;

@@ -70,6 +70,7 @@ pub const WIDGETS: &[WidgetFn] = &[
     calendars,
     zoom,
     super::bots::widget,
+    super::push::widget,
     webhook_endpoints,
     webhook_failures,
     job_health,

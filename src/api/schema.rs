@@ -221,6 +221,13 @@ fn unavailable() -> Value {
     })
 }
 
+fn text_plain(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "text/plain": { "schema": { "type": "string" } } },
+    })
+}
+
 fn html(description: &str) -> Value {
     json!({
         "description": description,
@@ -660,6 +667,63 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             Op::new("Zoom", "Delete an app without credentials", Key)
                 .no_content()
                 .also(400, error("Credentials still use the app.")),
+        ),
+        (
+            "/api/v1/push/google/",
+            "post",
+            Op::new(
+                "Push",
+                "Google channel notifications (X-Goog-* headers, checked against the channel)",
+                Open,
+            )
+            .extension()
+            .ok(200, json!({}))
+            .also(404, error("Unknown channel, wrong token or resource id."))
+            .also(413, error("Body too large.")),
+        ),
+        (
+            "/api/v1/push/microsoft/",
+            "post",
+            Op::new(
+                "Push",
+                "Graph change notifications, or the validation handshake (?validationToken=)",
+                Open,
+            )
+            .extension()
+            .params(vec![query(
+                "validationToken",
+                string(),
+                "Graph's handshake: echoed as text/plain.",
+            )])
+            .also(200, text_plain("The validation token, URL-decoded."))
+            .also(202, json!({ "description": "Accepted; no body." }))
+            .also(
+                400,
+                error("Not a notification collection, or a too long token."),
+            )
+            .also(413, error("Body too large.")),
+        ),
+        (
+            "/api/v1/push/microsoft/lifecycle/",
+            "post",
+            Op::new(
+                "Push",
+                "Graph lifecycle notifications, or the validation handshake (?validationToken=)",
+                Open,
+            )
+            .extension()
+            .params(vec![query(
+                "validationToken",
+                string(),
+                "Graph's handshake: echoed as text/plain.",
+            )])
+            .also(200, text_plain("The validation token, URL-decoded."))
+            .also(202, json!({ "description": "Accepted; no body." }))
+            .also(
+                400,
+                error("Not a notification collection, or a too long token."),
+            )
+            .also(413, error("Body too large.")),
         ),
         (
             "/api/v2/zoom-oauth-apps/{id}/webhook/",

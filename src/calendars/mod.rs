@@ -34,12 +34,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Deletes a calendar with its events, cancelling the future bots only its events used.
-/// Every path that removes a calendar goes through here (the caller wakes the bot sweep).
+/// Every path that removes a calendar goes through here (the caller wakes the bot sweep;
+/// the push sweep stops the calendar's channels on its next run).
 pub fn remove_calendar(
     tx: &rusqlite::Transaction,
     id: &str,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    crate::store::push::retire_calendar(tx, id, now_ms)?;
     crate::scheduling::cancel_bots_for_calendar(tx, id, now_ms)?;
     cal_store::delete(tx, id)
 }

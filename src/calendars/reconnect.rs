@@ -85,6 +85,7 @@ pub async fn update_v2(
         }
     }
     if reconnect {
+        state.wake.push.notify_one(); // stops the old credentials' push channel
         try_connect(state, id).await;
     }
     Ok(true)
@@ -105,6 +106,11 @@ fn apply(
     now: i64,
 ) -> Result<bool, StoreError> {
     let reconnect = f.credentials_given();
+    if reconnect {
+        // The old grant's push channel goes (stopped with the old credentials); the next
+        // sync with the new ones subscribes again.
+        crate::store::push::retire_calendar(tx, &cal.id, now)?;
+    }
     let before = (cal.oauth_email.clone(), cal.webhook_url.clone());
     if let Some(p) = f.platform {
         if p != cal.platform {

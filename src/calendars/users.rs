@@ -112,6 +112,7 @@ async fn delete_user(
         .write(move |tx| super::remove_calendar_user(tx, &id, now))
         .await?;
     crate::scheduling::wake(&state);
+    state.wake.push.notify_one(); // stops the removed calendar's push channel
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -144,6 +145,7 @@ async fn disconnect(
             .await?;
         if removed {
             crate::scheduling::wake(&state);
+            state.wake.push.notify_one(); // stops the removed calendar's push channel
         }
     }
     Ok(HttpResponse::Ok().json(render(&state, auth.user).await?))

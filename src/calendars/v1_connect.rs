@@ -302,6 +302,7 @@ pub(super) async fn connect(
         .map_err(server_failure)?;
     state.wake.webhooks.notify_one();
     state.wake.sync.notify_one();
+    state.wake.push.notify_one(); // a replaced connection's push channel is stopped
     tracing::info!(platform = platform.v1_name(), user = %external_id, "calendar connected (V1)");
     Ok(())
 }

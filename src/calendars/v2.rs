@@ -265,6 +265,7 @@ async fn delete(
         return Err(ApiError::NotFound);
     }
     crate::scheduling::wake(&state);
+    state.wake.push.notify_one(); // stops the removed calendar's push channel
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -260,3 +260,25 @@ mod tests {
         assert!(bad.is_err());
     }
 }
+
+string_enum! {
+    /// A calendar's push state (push.md): `live` (a channel or subscription is valid: safety
+    /// poll every `CONVENE_PUSH_POLL_SECS`), `polling` (push off, refused or failing: poll
+    /// every `CONVENE_SYNC_INTERVAL_SECS`), `pending` (being created).
+    pub enum PushState {
+        Live => "live",
+        Polling => "polling",
+        Pending => "pending",
+    }
+}
+
+string_enum! {
+    /// A Google channel's or Graph subscription's row (`push_channels.state`): `pending`
+    /// while the provider is asked to create it, `live` once it answered, `stopping` when it
+    /// was replaced or its calendar went away and the provider must be told to stop it.
+    pub enum ChannelState {
+        Pending => "pending",
+        Live => "live",
+        Stopping => "stopping",
+    }
+}

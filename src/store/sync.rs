@@ -105,6 +105,60 @@ pub fn status_counts(conn: &Connection) -> Result<Vec<(CalendarStatus, i64, i64)
     Ok(rows)
 }
 
+// ------------------------------------------------------------------- push-driven scheduling
+
+/// A push notification: the connected calendar is due at `max(now, last sync + gap_ms)`
+/// unless it is due sooner already. A calendar backing off after failures or parked is left
+/// alone. Returns the due time when the calendar is due (now or soon), None when left alone.
+pub fn mark_due(
+    tx: &Transaction,
+    id: &str,
+    now_ms: i64,
+    gap_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE calendars SET next_sync_at = CASE
+                 WHEN next_sync_at IS NULL THEN NULL
+                 ELSE MIN(next_sync_at, MAX(?2, COALESCE(last_sync_at, 0) + ?3)) END
+             WHERE id = ?1 AND status = ?4 AND sync_failures = 0
+               AND (next_sync_at IS NULL OR next_sync_at != ?5)
+             RETURNING COALESCE(next_sync_at, ?2)",
+        )?
+        .query_row(
+            params![id, now_ms, gap_ms, CalendarStatus::Connected, PARKED],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Brings a scheduled sync forward to `at` at the latest (push stopped being live: the
+/// normal polling interval applies again). Parked calendars stay parked.
+pub fn pull_in(tx: &Transaction, id: &str, at: i64) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "UPDATE calendars SET next_sync_at = MIN(next_sync_at, ?2)
+         WHERE id = ?1 AND next_sync_at IS NOT NULL AND next_sync_at != ?3",
+    )?
+    .execute(params![id, at, PARKED])?;
+    Ok(())
+}
+
+/// The earliest sync of a connected calendar due after `now_ms` and by `until_ms`.
+pub fn next_due_between(
+    conn: &Connection,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(next_sync_at) FROM calendars
+             WHERE next_sync_at > ?1 AND next_sync_at <= ?2 AND status = ?3",
+        )?
+        .query_row(params![now_ms, until_ms, CalendarStatus::Connected], |r| {
+            r.get(0)
+        })?)
+}
+
 // ------------------------------------------------------------------- tokens, calendar rows
 
 /// Forgets the cached access token (the provider refused it), so the next use refreshes.

@@ -8,12 +8,20 @@
 //! when anything changed, one `calendar.sync_events` webhook. A failed sync changes nothing
 //! but the calendar's error, failure count and next attempt (exponential backoff, at least
 //! the provider's `Retry-After`).
+//!
+//! Push (push.md) reaches sync through three small hooks: [`mark_due_now`] (a notification
+//! makes the calendar due; within a burst, one sync per [`PUSH_MIN_GAP_MS`]), [`wake_at`] (the
+//! sweep runs when something is due instead of at its next tick) and [`poll_interval`]
+//! (a calendar with a live subscription is polled every `CONVENE_PUSH_POLL_SECS` only).
+//! A notification that arrives while a sync of its calendar runs makes exactly one more
+//! sync follow it.
 
 pub mod google;
 pub mod microsoft;
 pub mod normalize;
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -36,6 +44,15 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub const SWEEP_CONCURRENCY: usize = 8;
 /// Longest wait between attempts after failures.
 const MAX_BACKOFF_MS: i64 = 3600 * 1000;
+/// Within a burst of notifications (each less than this after the previous one), syncs of
+/// the calendar start at least this far apart: a burst costs at most two syncs.
+pub const PUSH_MIN_GAP_MS: i64 = 1000;
+/// A live subscription without a notification for this long while syncs still find
+/// changes is broken and gets replaced (push.md).
+pub const PUSH_QUIET_MS: i64 = 24 * 3600 * 1000;
+/// Sync work due within this long is woken by a timer rather than left to the sweep's
+/// tick (`jobs`: every 10 s).
+const WAKE_HORIZON_MS: i64 = 10_000;
 
 /// The time range kept in sync, Unix ms, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +237,8 @@ pub struct SyncOutcome {
     pub items: usize,
     /// Provider API requests made (token refreshes not included).
     pub requests: u32,
+    /// When the calendar syncs next.
+    pub next_sync_at: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -269,8 +288,15 @@ impl From<FetchError> for SyncError {
 
 /// Syncs one calendar now, waiting for a sync of it already running to finish first.
 pub async fn sync_calendar(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
-    let _guard = state.locks.lock(LockName::CalendarSync(calendar_id)).await;
-    run_locked(state, calendar_id).await
+    let result = {
+        let _guard = state.locks.lock(LockName::CalendarSync(calendar_id)).await;
+        run_locked(state, calendar_id).await
+    };
+    // After the lock is released, so a sweep woken now can take the calendar.
+    if let Ok(o) = &result {
+        wake_soon(state, o.next_sync_at);
+    }
+    result
 }
 
 /// What one sweep did.
@@ -291,8 +317,13 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
         .await?;
     let results: Vec<Option<bool>> = futures_util::stream::iter(ids)
         .map(|id| async move {
-            let _guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
-            Some(run_locked(state, &id).await.is_ok())
+            let guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
+            let result = run_locked(state, &id).await;
+            drop(guard);
+            if let Ok(o) = &result {
+                wake_soon(state, o.next_sync_at);
+            }
+            Some(result.is_ok())
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
         .collect()
@@ -305,7 +336,89 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
             None => report.busy += 1,
         }
     }
+    // Run again when the next calendar comes due, if that is before the next tick.
+    let now = state.now_ms();
+    let next = state
+        .store
+        .read(move |c| store::sync::next_due_between(c, now, now + WAKE_HORIZON_MS))
+        .await?;
+    if let Some(at) = next {
+        wake_at(state, at);
+    }
     Ok(report)
+}
+
+/// A push notification for `calendar_id`, inside the caller's transaction: the calendar
+/// is due now. Within a burst (the previous notification that asked for a sync,
+/// `previous_notification_ms`, less than [`PUSH_MIN_GAP_MS`] ago) it is due no sooner
+/// than that gap after its last sync, so a burst costs at most two syncs; an isolated
+/// notification syncs at once. A calendar backing off after failures keeps its backoff.
+/// Returns the due time for [`wake_at`]; None when the calendar does not sync
+/// (disconnected, parked, backing off).
+pub fn mark_due_now(
+    tx: &rusqlite::Transaction,
+    calendar_id: &str,
+    now_ms: i64,
+    previous_notification_ms: Option<i64>,
+) -> Result<Option<i64>, StoreError> {
+    let in_burst = previous_notification_ms.is_some_and(|t| now_ms - t < PUSH_MIN_GAP_MS);
+    let gap = if in_burst { PUSH_MIN_GAP_MS } else { 0 };
+    store::sync::mark_due(tx, calendar_id, now_ms, gap)
+}
+
+/// Runs the sync sweep at `at_ms` (app clock): at once when due, else after a timer. One
+/// timer is pending at a time; the sweep it runs arms the next one.
+pub fn wake_at(state: &AppState, at_ms: i64) {
+    let now = state.now_ms();
+    if at_ms <= now {
+        state.wake.sync.notify_one();
+        return;
+    }
+    let timer = state.wake.sync_timer.clone();
+    let pending = timer.load(SeqCst);
+    if pending > now && pending <= at_ms {
+        return;
+    }
+    timer.store(at_ms, SeqCst);
+    let notify = state.wake.sync.clone();
+    let delay = Duration::from_millis((at_ms - now) as u64);
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let _ = timer.compare_exchange(at_ms, 0, SeqCst, SeqCst);
+        notify.notify_one();
+    });
+}
+
+/// [`wake_at`] for sync work due before the sweep's next tick.
+fn wake_soon(state: &AppState, at_ms: i64) {
+    if at_ms <= state.now_ms() + WAKE_HORIZON_MS {
+        wake_at(state, at_ms);
+    }
+}
+
+/// How often a calendar is polled: every `CONVENE_PUSH_POLL_SECS` while its push
+/// subscription is live (a safety net), else every `CONVENE_SYNC_INTERVAL_SECS`.
+pub fn poll_interval(settings: &Settings, push_live: bool) -> Duration {
+    if push_live && settings.push_enabled() {
+        settings.push_poll_interval
+    } else {
+        settings.sync_interval
+    }
+}
+
+/// When the calendar syncs next after a sync that started at `started_ms`: one more sync
+/// right away (a gap after this one started) when a notification arrived meanwhile, else
+/// the polling interval that fits its push state.
+fn next_sync_after(
+    now_ms: i64,
+    started_ms: i64,
+    push: &store::push::SyncView,
+    settings: &Settings,
+) -> i64 {
+    if push.sync_requested_at.is_some_and(|t| t > started_ms) {
+        return now_ms.max(started_ms + PUSH_MIN_GAP_MS);
+    }
+    next_regular_sync(now_ms, poll_interval(settings, push.live))
 }
 
 /// Runs a sync with the calendar's lock held and records a failure's backoff.
@@ -367,6 +480,8 @@ fn next_regular_sync(now_ms: i64, interval: Duration) -> i64 {
 }
 
 async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+    // Notifications from now on may name changes this sync does not see.
+    let started = state.now_ms();
     let id = calendar_id.to_string();
     let cal = state
         .store
@@ -434,14 +549,29 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
     let full = fetched.full;
     let id = calendar_id.to_string();
     let clock = state.clock.clone();
-    let next_at = next_regular_sync(state.now_ms(), state.settings.sync_interval);
-    let changed = state
+    let settings = state.settings.clone();
+    let committed = state
         .store
-        .write(move |tx| apply(tx, &clock, &id, fetched, window, next_at))
+        .write(move |tx| {
+            let now = clock.now_ms();
+            let push = store::push::sync_view(tx, &id, now)?;
+            let next_at = next_sync_after(now, started, &push, &settings);
+            let Some(changed) = apply(tx, &clock, &id, fetched, window, next_at)? else {
+                return Ok(None);
+            };
+            let broken = changed > 0
+                && push.live
+                && store::push::flag_if_broken(tx, &id, now, PUSH_QUIET_MS)?;
+            let wake_push = broken || (push.needs_channel && settings.push_enabled());
+            Ok::<_, StoreError>(Some((changed, next_at, wake_push)))
+        })
         .await?;
-    let Some(changed) = changed else {
+    let Some((changed, next_sync_at, wake_push)) = committed else {
         return Err(SyncError::NotFound);
     };
+    if wake_push {
+        state.wake.push.notify_one();
+    }
     if changed > 0 {
         state.wake.webhooks.notify_one();
         state.wake.bots.notify_one();
@@ -457,6 +587,7 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
         changed,
         items: outcome_items,
         requests: requests.load(Ordering::Relaxed),
+        next_sync_at,
     })
 }
 

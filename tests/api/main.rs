@@ -13,6 +13,7 @@ mod cors;
 mod events;
 mod foundation;
 mod meetings;
+mod push;
 mod receiver;
 mod schema;
 mod sync;

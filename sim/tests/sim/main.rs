@@ -4,5 +4,6 @@ mod common;
 mod faults;
 mod google;
 mod microsoft;
+mod push;
 mod zoom;
 mod zoom_meetings;
