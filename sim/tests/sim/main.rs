@@ -4,4 +4,5 @@ mod common;
 mod faults;
 mod google;
 mod microsoft;
+mod quirks;
 mod zoom;
