@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::status;
+use super::{client_alarm, status};
 use crate::coord::LockName;
 use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::providers::{self, ClientCredentials, OAuthError, TokenResponse};
 use crate::state::AppState;
 use crate::store::calendars::{self as cal_store, Calendar};
-use crate::store::{settings as kv, StoreError};
+use crate::store::{platform_alarms, settings as kv, StoreError};
 
 pub struct AccessToken {
     pub token: String,
@@ -278,6 +278,17 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
             (cal.next_refresh_at.unwrap_or(now) - now) / 1000
         )));
     }
+    if cal.kind == CalendarKind::V1 {
+        // The platform's client was refused: no call until it is replaced (or a probe is due).
+        if let Some(why) = client_alarm::paused(state, cal.platform, &client.client_id, now).await?
+        {
+            record_failure(state, &cal, why.clone(), None).await?;
+            if let Some(t) = cached(state, &cal, 30_000)? {
+                return Ok(t);
+            }
+            return Err(TokenError::Transient(why));
+        }
+    }
     let refresh_token = cal
         .oauth_refresh_token_enc
         .as_deref()
@@ -300,7 +311,22 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
     .await;
     match result {
         Ok(resp) => on_refreshed(state, cal, platform, resp).await,
-        Err(OAuthError::Permanent { code, message }) => {
+        Err(OAuthError::ClientRefused { code, message }) if cal.kind == CalendarKind::V1 => {
+            // The operator's client, not the user's grant: no disconnect (client_alarm).
+            client_alarm::raise(state, platform, &client.client_id, &code, &message).await?;
+            let text = format!("{code}: {message}");
+            tracing::warn!(calendar_id = %id, error = %text, "platform OAuth client refused; will retry");
+            record_failure(state, &cal, text.clone(), None).await?;
+            if let Some(t) = cached(state, &cal, 30_000)? {
+                return Ok(t);
+            }
+            Err(TokenError::Transient(format!(
+                "the {} OAuth client was refused: {text}",
+                platform.display()
+            )))
+        }
+        Err(OAuthError::Permanent { code, message })
+        | Err(OAuthError::ClientRefused { code, message }) => {
             tracing::info!(calendar_id = %id, code = %code, "refresh token rejected; calendar disconnected");
             disconnect(state, &cal, &code, &message).await?;
             Err(TokenError::Disconnected { code, message })
@@ -349,7 +375,9 @@ async fn on_refreshed(
     let refresh_enc = resp.refresh_token.as_deref().map(|r| state.keys.encrypt(r));
     let scopes = resp.scope.clone().filter(|s| !s.trim().is_empty());
     let (id, version) = (cal.id.clone(), cal.credentials_version);
-    state
+    // A V1 refresh that works ends an alarm about the platform's client.
+    let alarm = (cal.kind == CalendarKind::V1).then(|| platform.v1_name());
+    let cleared = state
         .store
         .write(move |tx| {
             let mut row = cal_store::get(tx, &id)?.ok_or(TokenError::NotFound)?;
@@ -372,9 +400,18 @@ async fn on_refreshed(
             row.last_refresh_error = None;
             // Token bookkeeping is not an API-visible change: updated_at stays.
             cal_store::save(tx, &row)?;
-            Ok(())
+            match alarm {
+                Some(p) => Ok(platform_alarms::clear(tx, p)?),
+                None => Ok(false),
+            }
         })
         .await?;
+    if cleared {
+        tracing::info!(
+            platform = platform.v1_name(),
+            "the platform's OAuth client works again; alarm cleared"
+        );
+    }
     if cal.status != CalendarStatus::Connected {
         finish_connect(state, &cal, platform, &resp).await?;
     }

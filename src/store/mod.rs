@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod overview;
+pub mod platform_alarms;
 pub mod sealed;
 pub mod settings;
 pub mod sync;

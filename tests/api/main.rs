@@ -15,6 +15,7 @@ mod receiver;
 mod sync;
 mod sync_fixtures;
 mod webhooks;
+mod year_clients;
 mod year_keys;
 mod zoom;
 
