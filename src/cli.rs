@@ -131,10 +131,15 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let listen = settings.listen;
         let public = settings.public_base();
         let app = Application::build(settings).await?;
-        let jobs = crate::jobs::start(app.state()).await?;
+        let state = app.state();
+        let jobs = crate::jobs::start(state.clone()).await?;
         tracing::info!(listen = %listen, port = app.port(), public_url = %public, "convene is serving");
         let result = app.run_until_stopped().await;
         jobs.stop().await;
+        // A refresh exchange in flight runs to the commit of its answer.
+        if !state.detached.wait_idle(std::time::Duration::from_secs(60)).await {
+            tracing::warn!("stopping with token refreshes still in flight");
+        }
         tracing::info!("stopped");
         result.map_err(anyhow::Error::from)
     })

@@ -101,6 +101,9 @@ pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
 
 /// Starts the scheduler and the waker loops; the returned handle stops them.
 pub async fn start(state: AppState) -> anyhow::Result<JobsHandle> {
+    // Refreshes and syncs that came due while the server was down: spread, not a burst.
+    crate::calendars::tokens::stagger_overdue(&state).await?;
+    crate::sync::stagger::stagger_overdue(&state).await?;
     let scheduler = JobScheduler::new().await?;
     let mut tasks = Vec::new();
     for sweep in all() {

@@ -15,7 +15,7 @@ use anyhow::Context;
 use crate::api::{self, RequestId};
 use crate::config::Settings;
 use crate::crypto::Keyring;
-use crate::state::{AppState, Clock, KeyedLocks, Wakers};
+use crate::state::{AppState, Clock, Detached, KeyedLocks, Wakers};
 use crate::store::{self, Store};
 
 pub struct Application {
@@ -75,6 +75,7 @@ impl Application {
             clock: Clock::default(),
             locks: KeyedLocks::default(),
             wake: Wakers::default(),
+            detached: Detached::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

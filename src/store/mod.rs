@@ -107,6 +107,48 @@ impl Store {
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
     }
 
+    /// Like [`Store::write`] for a commit that must not be dropped (a rotated refresh token
+    /// the provider already issued): when the database stays busy past `busy_timeout`, or
+    /// no connection is free, the transaction is tried again with backoff instead of
+    /// failing. `f` may run more than once (only the last run commits).
+    pub async fn write_persistent<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: Fn(&Transaction) -> Result<T, E> + Send + Sync + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        let mut wait = Duration::from_millis(50);
+        let mut attempt = 0u32;
+        loop {
+            let (pool, g) = (self.pool.clone(), f.clone());
+            let outcome: Result<Result<T, E>, StoreError> =
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = pool.get()?;
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    match g(&tx) {
+                        Ok(v) => {
+                            tx.commit()?;
+                            Ok(Ok(v))
+                        }
+                        Err(e) => Ok(Err(e)),
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+            match outcome {
+                Ok(done) => return done,
+                Err(e) if is_busy(&e) && attempt < PERSISTENT_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "database busy; retrying a commit that must not be lost");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(E::from(e)),
+            }
+        }
+    }
+
     /// Synchronous access for CLI commands and start-up (not for async contexts).
     pub fn blocking<T>(
         &self,
@@ -162,6 +204,22 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Tries of [`Store::write_persistent`] on a busy database (each waits `busy_timeout`).
+const PERSISTENT_ATTEMPTS: u32 = 30;
+
+/// True when the database was busy or locked (past `busy_timeout`), or no pooled connection
+/// was free: worth another try.
+pub fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ),
+        StoreError::Pool(_) => true,
+        _ => false,
+    }
 }
 
 /// True when the error is a UNIQUE constraint violation.

@@ -12,6 +12,7 @@
 pub mod google;
 pub mod microsoft;
 pub mod normalize;
+pub mod stagger;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -142,7 +142,7 @@ async fn a_deleted_google_client_is_an_alarm_not_a_disconnect() {
     let alarms = app
         .state
         .store
-        .read(|c| convene::store::platform_alarms::list(c))
+        .read(convene::store::platform_alarms::list)
         .await
         .unwrap();
     assert_eq!(alarms.len(), 1);
