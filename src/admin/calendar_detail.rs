@@ -51,6 +51,16 @@ struct CalendarPage {
     events: Vec<crate::events::admin::EventView>,
     window: String,
     incremental: bool,
+    /// Provider items the sync could not read (`templates/admin/_unreadable_items.html`).
+    unreadable: Vec<Unreadable>,
+}
+
+/// One provider item the sync could not read.
+struct Unreadable {
+    platform_id: String,
+    error: String,
+    first: String,
+    last: String,
 }
 
 async fn show(
@@ -60,7 +70,7 @@ async fn show(
 ) -> AdminResult {
     let id = crate::api::parse_id(&path).map_err(|_| AdminError::NotFound)?;
     let now = state.now_ms();
-    let (cal, changes, events) = state
+    let (cal, changes, events, unreadable) = state
         .store
         .read(move |c| {
             let Some(cal) = db::detail(c, &id)? else {
@@ -68,10 +78,24 @@ async fn show(
             };
             let changes = cal_store::status_changes(c, &id)?;
             let events = crate::events::admin::load(c, &cal.cal, now)?;
-            Ok(Some((cal, changes, events)))
+            let unreadable = crate::store::sync_failures::list(c, &id)?;
+            Ok(Some((cal, changes, events, unreadable)))
         })
         .await?
         .ok_or(AdminError::NotFound)?;
+    let unreadable = unreadable
+        .into_iter()
+        .map(|f| Unreadable {
+            platform_id: if f.platform_id.is_empty() {
+                "(no id)".into()
+            } else {
+                f.platform_id
+            },
+            error: f.error,
+            first: when(f.first_at),
+            last: when(f.last_at),
+        })
+        .collect();
     // Newest first: the latest change is what the admin looks for.
     let changes = changes
         .into_iter()
@@ -111,6 +135,7 @@ async fn show(
         events: events.events,
         window: events.window,
         incremental: events.incremental,
+        unreadable,
         external_id,
         cal,
     };

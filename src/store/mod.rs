@@ -21,6 +21,7 @@ pub mod platform_alarms;
 pub mod sealed;
 pub mod settings;
 pub mod sync;
+pub mod sync_failures;
 pub mod webhook_endpoints;
 pub mod webhooks;
 pub mod zoom;
