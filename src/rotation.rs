@@ -70,11 +70,12 @@ pub fn check(store: &Store, keys: &Keyring) -> anyhow::Result<()> {
             })
             .collect();
         anyhow::bail!(
-            "the configured master key(s) ({}) cannot open {}: that key is not configured. \
-             Add it to CONVENE_MASTER_KEY after the new key (comma-separated), start, run \
-             `convene rotate-master-key`, and only then remove it",
-            keys.key_ids().join(", "),
-            list.join(" and ")
+            "the master key does not match this database: it holds {}, and that key is not \
+             configured (configured: {}). Set CONVENE_MASTER_KEY (or DATA_DIR/master.key) to \
+             include it, after the new key when rotating (comma-separated); run `convene \
+             rotate-master-key`, and only then remove it",
+            list.join(" and "),
+            keys.key_ids().join(", ")
         );
     }
     match store.blocking(|c| kv::get(c, kv::MASTER_KEY_CHECK))? {

@@ -49,6 +49,25 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The database file, and its identity (device, inode) when it was opened: `/readyz`
+    /// notices a file deleted or replaced under the running server.
+    path: std::sync::Arc<std::path::PathBuf>,
+    file_id: Option<(u64, u64)>,
+}
+
+/// (device, inode) of a file; None where the platform has no such notion.
+fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(Some((meta.dev(), meta.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
 }
 
 impl Store {
@@ -68,7 +87,35 @@ impl Store {
             .max_size(8)
             .connection_timeout(Duration::from_secs(30))
             .build(manager)?;
-        Ok(Store { pool })
+        // The pool has opened (and so created) the file.
+        let file_id = file_identity(path).ok().flatten();
+        Ok(Store {
+            pool,
+            path: std::sync::Arc::new(path.to_path_buf()),
+            file_id,
+        })
+    }
+
+    /// Whether the file at the database's path is still the one this store opened. A file
+    /// deleted under the server keeps working (SQLite writes to the unlinked inode), and
+    /// everything written since is lost at the next restart; a replaced one splits writes.
+    pub fn file_check(&self) -> Result<(), String> {
+        match file_identity(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "the database file {} was deleted while the server has it open",
+                self.path.display()
+            )),
+            Err(e) => Err(format!(
+                "cannot inspect the database file {}: {e}",
+                self.path.display()
+            )),
+            Ok(now) if self.file_id.is_some() && now != self.file_id => Err(format!(
+                "the database file {} was replaced by another file while the server has the \
+                 old one open",
+                self.path.display()
+            )),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.

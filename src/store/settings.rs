@@ -32,6 +32,13 @@ pub fn delete(conn: &Connection, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `/readyz`: a real write, committed (a full disk or a read-only file fails here).
+pub fn write_probe(conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+    set(conn, READYZ_PROBE, &now_ms.to_string(), now_ms)
+}
+
+const READYZ_PROBE: &str = "readyz_probe";
+
 /// A platform's OAuth client as stored (secret still sealed).
 #[derive(Debug, Clone)]
 pub struct PlatformClient {

@@ -17,6 +17,7 @@ mod sync_fixtures;
 mod webhooks;
 mod year_clients;
 mod year_keys;
+mod year_ops;
 mod year_sync;
 mod year_tokens;
 mod zoom;
