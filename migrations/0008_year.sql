@@ -28,8 +28,10 @@ CREATE TABLE sync_item_failures (
 -- When the Zoom sweep may try a credential again after a failure (NULL: when due).
 ALTER TABLE zoom_oauth_credentials ADD COLUMN next_attempt_at INTEGER;
 
--- Retention (`CONVENE_RETENTION_DAYS`): what each prune walks, oldest first.
+-- Retention (`CONVENE_RETENTION_DAYS`): what each prune walks, oldest first. Deleting a
+-- message cascades to its deliveries, which needs them indexed by message.
 CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (status, updated_at);
+CREATE INDEX webhook_deliveries_message ON webhook_deliveries (message_id);
 CREATE INDEX calendar_events_end ON calendar_events (end_time);
 CREATE INDEX calendar_events_deleted ON calendar_events (updated_at) WHERE is_deleted = 1;
 CREATE INDEX calendar_status_changes_created ON calendar_status_changes (created_at);

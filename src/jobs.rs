@@ -65,6 +65,13 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: None,
         },
+        // Deletes what `CONVENE_RETENTION_DAYS` no longer keeps, and shrinks the file.
+        Sweep {
+            name: "retention",
+            every: Duration::from_secs(24 * 3600),
+            run: |s| Box::pin(async move { crate::retention::run(&s).await.map(|_| ()) }),
+            waker: None,
+        },
         Sweep {
             name: "bots",
             every: Duration::from_secs(30),

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod meeting_links;
 pub mod providers;
 pub mod redirects;
+pub mod retention;
 pub mod rotation;
 pub mod scheduling;
 pub mod startup;

@@ -59,7 +59,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let s = settings.clone();
-        let (store, keys) = tokio::task::spawn_blocking(move || open_data(&s)).await??;
+        let (store, keys) = tokio::task::spawn_blocking(move || {
+            let (store, keys) = open_data(&s)?;
+            crate::retention::ensure_incremental_vacuum(&store)?;
+            Ok::<_, anyhow::Error>((store, keys))
+        })
+        .await??;
         let port = listener.local_addr()?.port();
         let http = reqwest::Client::builder()
             .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))

@@ -18,6 +18,7 @@ pub mod migrations;
 pub mod outbox;
 pub mod overview;
 pub mod platform_alarms;
+pub mod retention;
 pub mod sealed;
 pub mod settings;
 pub mod sync;
@@ -77,7 +78,10 @@ impl Store {
             c.execute_batch(
                 // busy_timeout first: the pool opens connections in parallel, and switching
                 // a new file to WAL needs a lock another connection may briefly hold.
+                // auto_vacuum before anything else: it only takes on a new, empty file
+                // (an older database is switched once at start, `retention`).
                 "PRAGMA busy_timeout = 10000;
+                 PRAGMA auto_vacuum = INCREMENTAL;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;",
@@ -195,6 +199,16 @@ impl Store {
                 Err(e) => return Err(E::from(e)),
             }
         }
+    }
+
+    /// Runs `f` with a pooled connection outside any transaction, on the blocking pool:
+    /// for `PRAGMA`s and `VACUUM` (file upkeep), not for data changes.
+    pub async fn maintain<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(f).await
     }
 
     /// Synchronous access for CLI commands and start-up (not for async contexts).
