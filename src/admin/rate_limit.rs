@@ -54,17 +54,19 @@ impl LoginLimiter {
     }
 }
 
-/// Drops expired entries; if none expired, the address seen least recently.
+/// Drops expired entries; if that is not enough, the tenth of the addresses seen least
+/// recently (in one go, so a full map is not scanned again at every new address).
 fn make_room(map: &mut HashMap<String, Vec<i64>>, now_ms: i64) {
     map.retain(|_, list| list.iter().any(|t| now_ms - t < WINDOW_MS));
     if map.len() >= MAX_CLIENTS {
-        let oldest = map
-            .iter()
-            .min_by_key(|(_, list)| list.iter().max().copied().unwrap_or(i64::MIN))
-            .map(|(k, _)| k.clone());
-        if let Some(k) = oldest {
-            map.remove(&k);
-        }
+        let mut last_seen: Vec<i64> = map
+            .values()
+            .map(|list| list.iter().max().copied().unwrap_or(i64::MIN))
+            .collect();
+        let drop = MAX_CLIENTS / 10;
+        let (_, cut, _) = last_seen.select_nth_unstable(drop);
+        let cut = *cut;
+        map.retain(|_, list| list.iter().max().copied().unwrap_or(i64::MIN) > cut);
     }
 }
 
@@ -94,8 +96,14 @@ mod tests {
             assert!(l.try_begin(&format!("10.0.{}.{}", i / 256, i % 256), i as i64));
         }
         assert!(l.len() <= MAX_CLIENTS, "{}", l.len());
-        // Expired entries make room first.
-        assert!(l.try_begin("late", 10 * WINDOW_MS));
-        assert_eq!(l.len(), 1);
+        // When full again, expired entries make room first.
+        let later = 10 * WINDOW_MS;
+        let mut i = 0;
+        while l.len() < MAX_CLIENTS {
+            assert!(l.try_begin(&format!("late-{i}"), later));
+            i += 1;
+        }
+        assert!(l.try_begin("one more", later));
+        assert_eq!(l.len(), i + 1, "only the fresh addresses are left");
     }
 }
