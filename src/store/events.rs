@@ -2,8 +2,9 @@
 //! deletion, and the list queries of the events API and V1 meetings.
 //!
 //! `updated_at` moves only when the content hash (normalized fields + raw JSON) changes, so
-//! `updated_at >= t` is an exact change feed. Events are never hard-deleted here: a cancelled
-//! or removed event gets `is_deleted = 1` and a new `updated_at`.
+//! `updated_at >= t` is an exact change feed. Sync never hard-deletes: a cancelled or removed
+//! event gets `is_deleted = 1` and a new `updated_at`; only the retention sweep
+//! (`store/retention.rs`) deletes rows, once ended or deleted for `CONVENE_RETENTION_DAYS`.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
