@@ -83,6 +83,7 @@ async fn run() -> anyhow::Result<()> {
         clock: Clock::default(),
         locks: KeyedLocks::default(),
         wake: Wakers::default(),
+        detached: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.

@@ -38,4 +38,5 @@ CREATE TABLE zoom_app_events (
 );
 CREATE INDEX zoom_app_events_app ON zoom_app_events (app_id, created_at, id);
 CREATE INDEX zoom_app_events_created ON zoom_app_events (created_at, id);
+-- Also serves the retention sweep's range scans by age.
 CREATE INDEX zoom_credential_events_created ON zoom_credential_events (created_at, id);

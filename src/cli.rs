@@ -47,6 +47,10 @@ pub enum Command {
     Backup { path: PathBuf },
     /// Validate the configuration and say what is wrong.
     Check,
+    /// Re-seal every stored secret under the first key of CONVENE_MASTER_KEY (safe while
+    /// serving), then report how many values each key id still seals.
+    #[command(name = "rotate-master-key")]
+    RotateMasterKey,
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,10 +131,15 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let listen = settings.listen;
         let public = settings.public_base();
         let app = Application::build(settings).await?;
-        let jobs = crate::jobs::start(app.state()).await?;
+        let state = app.state();
+        let jobs = crate::jobs::start(state.clone()).await?;
         tracing::info!(listen = %listen, port = app.port(), public_url = %public, "convene is serving");
         let result = app.run_until_stopped().await;
         jobs.stop().await;
+        // A refresh exchange in flight runs to the commit of its answer.
+        if !state.detached.wait_idle(std::time::Duration::from_secs(60)).await {
+            tracing::warn!("stopping with token refreshes still in flight");
+        }
         tracing::info!("stopped");
         result.map_err(anyhow::Error::from)
     })
@@ -245,6 +254,30 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::WebhookSecret(WebhookSecretCommand::Show) => {
             let secret = crate::webhooks::secret::ensure_workspace_secret(&store, &keys)?;
             println!("{secret}");
+        }
+        Command::RotateMasterKey => {
+            let report = crate::rotation::rotate(&store, &keys, crate::rotation::BATCH)?;
+            println!(
+                "re-sealed {} value(s) under master key id {}",
+                report.resealed,
+                keys.current_key_id()
+            );
+            if report.unreadable > 0 {
+                println!(
+                    "{} value(s) could not be opened with any configured key and were left as they are",
+                    report.unreadable
+                );
+            }
+            for k in &report.counts {
+                let role = if k.current {
+                    "first key, seals new values"
+                } else if k.values == 0 {
+                    "no longer needed: it can be removed from CONVENE_MASTER_KEY"
+                } else {
+                    "still needed"
+                };
+                println!("key {}\t{} value(s)\t{role}", k.key_id, k.values);
+            }
         }
         Command::Backup { path } => {
             store.backup_to(&path)?;

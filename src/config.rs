@@ -59,6 +59,7 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
         Some("5,300,1800,7200,18000,36000,36000"),
     ),
     ("CONVENE_CALENDAR_AUTH_TOKEN_TTL_SECS", Some("86400")),
+    ("CONVENE_RETENTION_DAYS", Some("30")),
     ("CONVENE_LOG", Some("info")),
     ("CONVENE_LOG_FORMAT", Some("text")),
     ("CONVENE_CONFIG", None),
@@ -141,6 +142,8 @@ pub struct Settings {
     pub bot_api_key: Option<Secret>,
     pub webhook_retry_schedule: Vec<Duration>,
     pub calendar_auth_token_ttl: Duration,
+    /// Finished deliveries, ended and deleted events, histories: kept this many days.
+    pub retention_days: u32,
     pub log: String,
     pub log_format: LogFormat,
     /// Unknown `CONVENE_*` variables seen at load time (warned about at start).
@@ -333,6 +336,12 @@ impl Settings {
             1,
             365 * 86_400,
         )?;
+        let retention_days = parse_u64_range(
+            "CONVENE_RETENTION_DAYS",
+            &required("CONVENE_RETENTION_DAYS"),
+            1,
+            3650,
+        )? as u32;
         let log = required("CONVENE_LOG");
         if tracing_subscriber::EnvFilter::try_new(&log).is_err() {
             return Err(ConfigError::new(
@@ -375,6 +384,7 @@ impl Settings {
             bot_api_key,
             webhook_retry_schedule,
             calendar_auth_token_ttl: Duration::from_secs(ttl),
+            retention_days,
             log,
             log_format,
             unknown_variables,

@@ -20,9 +20,14 @@
 //!   sent after a commit that gave it work. Losing one only delays work to the next tick.
 //!   `sync_timer` is the due time of the one pending delayed wake of the sync sweep
 //!   (`sync::wake_at`; 0 = none).
+//! - [`Detached`]: work that runs to its end even when its caller goes away (a refresh-token
+//!   exchange and the commit of its answer); shutdown waits for it.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::OwnedMutexGuard;
 
@@ -89,9 +94,101 @@ pub struct Wakers {
     pub sync_timer: Arc<std::sync::atomic::AtomicI64>,
 }
 
+/// Runs work detached from its caller: [`Detached::run`] spawns it, so dropping the
+/// caller's future (a client disconnect, a cancelled sweep) does not cancel it half-way,
+/// and waits for its result. [`Detached::wait_idle`] lets shutdown wait for what runs.
+#[derive(Clone, Default)]
+pub struct Detached {
+    inner: Arc<DetachedInner>,
+}
+
+#[derive(Default)]
+struct DetachedInner {
+    running: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// Counts a detached task as finished when it ends, however it ends.
+struct Finished(Arc<DetachedInner>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Detached {
+    /// Spawns `work` and waits for it; `Err` only when it panicked.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, String> {
+        self.inner.running.fetch_add(1, Ordering::SeqCst);
+        let done = Finished(self.inner.clone());
+        tokio::spawn(async move {
+            let _done = done;
+            work.await
+        })
+        .await
+        .map_err(|e| format!("detached task failed: {e}"))
+    }
+
+    /// Detached tasks running now.
+    pub fn running(&self) -> usize {
+        self.inner.running.load(Ordering::SeqCst)
+    }
+
+    /// Waits until nothing detached runs, at most `limit`; true when idle.
+    pub async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.inner.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.running() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.running() == 0;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn detached_work_outlives_its_dropped_caller() {
+        let detached = Detached::default();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<u8>();
+        let d = detached.clone();
+        let caller = tokio::spawn(async move {
+            d.run(async move {
+                let _ = rx.await;
+                let _ = done_tx.send(7);
+            })
+            .await
+        });
+        tokio::task::yield_now().await;
+        while detached.running() == 0 {
+            tokio::task::yield_now().await;
+        }
+        caller.abort();
+        let _ = caller.await;
+        assert_eq!(
+            detached.running(),
+            1,
+            "still running after its caller was dropped"
+        );
+        tx.send(()).unwrap();
+        assert_eq!(done_rx.await.unwrap(), 7);
+        assert!(detached.wait_idle(Duration::from_secs(5)).await);
+    }
 
     #[tokio::test]
     async fn a_held_name_is_refused_and_others_are_free() {

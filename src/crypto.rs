@@ -3,7 +3,9 @@
 //! Stored secrets are AES-256-GCM ciphertexts written as `v1.<key id>.<base64 nonce+ct>`, so
 //! a value says which master key sealed it and keys can rotate: `CONVENE_MASTER_KEY` may list
 //! several keys separated by commas, the first seals, all of them open.
-//! Signing keys (calendar auth tokens, OAuth state, cursors) are derived from the first key.
+//! Signing keys (calendar auth tokens, OAuth state, cursors) are derived from every key:
+//! tokens are signed with the first and verify under any, so a rotation does not void the
+//! tokens already handed out. `rotation` re-seals stored values under the first key.
 
 use std::path::Path;
 
@@ -35,7 +37,8 @@ struct SealingKey {
 /// The master keys and what is derived from them.
 pub struct Keyring {
     keys: Vec<SealingKey>,
-    signing_key: [u8; 32],
+    /// One per master key, in the same order; the first signs.
+    signing_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -97,12 +100,17 @@ impl Keyring {
                 cipher: Aes256Gcm::new_from_slice(k).expect("32-byte key"),
             })
             .collect();
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&keys[0]).expect("hmac key");
-        mac.update(b"convene signing key v1");
-        let signing_key: [u8; 32] = mac.finalize().into_bytes().into();
+        let signing_keys = keys
+            .iter()
+            .map(|k| {
+                let mut mac = <HmacSha256 as Mac>::new_from_slice(k).expect("hmac key");
+                mac.update(b"convene signing key v1");
+                mac.finalize().into_bytes().into()
+            })
+            .collect();
         Keyring {
             keys: sealing,
-            signing_key,
+            signing_keys,
         }
     }
 
@@ -134,6 +142,30 @@ impl Keyring {
 
     pub fn current_key_id(&self) -> &str {
         &self.keys[0].id
+    }
+
+    /// Every configured key id, the sealing one first.
+    pub fn key_ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.id.as_str()).collect()
+    }
+
+    /// The key id a sealed value names (`v1.<id>.…`), without opening it.
+    pub fn key_id_of(sealed: &str) -> Option<&str> {
+        let mut parts = sealed.splitn(3, '.');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("v1"), Some(id), Some(_)) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The value sealed under the current key: `None` when it already is, else the new
+    /// ciphertext of the same plaintext.
+    pub fn reseal(&self, sealed: &str) -> Result<Option<String>, CryptoError> {
+        if Self::key_id_of(sealed) == Some(self.current_key_id()) {
+            return Ok(None);
+        }
+        let plain = self.decrypt(sealed)?;
+        Ok(Some(self.encrypt(&plain)))
     }
 
     /// Seals a secret for storage.
@@ -175,29 +207,32 @@ impl Keyring {
         String::from_utf8(pt).map_err(|_| CryptoError::Malformed)
     }
 
-    /// HMAC-SHA256 over `purpose` and `data` with the derived signing key, base64url.
+    /// HMAC-SHA256 over `purpose` and `data` with the first key's signing key, base64url.
     pub fn sign(&self, purpose: &str, data: &[u8]) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(purpose, data))
+        URL_SAFE_NO_PAD.encode(
+            Self::mac(&self.signing_keys[0], purpose, data)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
-    fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.signing_key).expect("hmac key");
+    fn mac(key: &[u8; 32], purpose: &str, data: &[u8]) -> HmacSha256 {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("hmac key");
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(data);
-        mac.finalize().into_bytes().into()
+        mac
     }
 
-    /// Constant-time check of a signature made by [`Keyring::sign`].
+    /// Constant-time check of a signature made by [`Keyring::sign`] under any configured
+    /// key (a rotation keeps the tokens signed before it valid while the old key is listed).
     pub fn verify(&self, purpose: &str, data: &[u8], signature: &str) -> bool {
         let Ok(sig) = URL_SAFE_NO_PAD.decode(signature) else {
             return false;
         };
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.signing_key).expect("hmac key");
-        mac.update(purpose.as_bytes());
-        mac.update(b"\0");
-        mac.update(data);
-        mac.verify_slice(&sig).is_ok()
+        self.signing_keys
+            .iter()
+            .any(|k| Self::mac(k, purpose, data).verify_slice(&sig).is_ok())
     }
 
     /// Signs a payload into a compact token `base64url(payload).signature`.
@@ -323,6 +358,36 @@ mod tests {
         assert!(r.open_token("other", &t).is_none());
         let forged = t.replacen('e', "f", 1);
         assert!(forged == t || r.open_token("cal", &forged).is_none());
+    }
+
+    #[test]
+    fn tokens_signed_before_a_rotation_verify_after_it() {
+        let old = Keyring::new(&[[1u8; 32]]);
+        let token = old.seal_token("state", b"payload");
+        let sig = old.sign("csrf", b"v");
+        let rotated = Keyring::new(&[[2u8; 32], [1u8; 32]]);
+        assert_eq!(rotated.open_token("state", &token).unwrap(), b"payload");
+        assert!(rotated.verify("csrf", b"v", &sig));
+        // New tokens are signed with the new key: they fail under the old key alone.
+        let fresh = rotated.seal_token("state", b"payload");
+        assert!(old.open_token("state", &fresh).is_none());
+        let dropped = Keyring::new(&[[2u8; 32]]);
+        assert!(dropped.open_token("state", &token).is_none());
+        assert_eq!(dropped.open_token("state", &fresh).unwrap(), b"payload");
+    }
+
+    #[test]
+    fn reseal_moves_values_to_the_first_key() {
+        let old = Keyring::new(&[[1u8; 32]]);
+        let sealed = old.encrypt("secret");
+        let rotated = Keyring::new(&[[2u8; 32], [1u8; 32]]);
+        let moved = rotated.reseal(&sealed).unwrap().unwrap();
+        assert_eq!(Keyring::key_id_of(&moved), Some(rotated.current_key_id()));
+        assert_eq!(rotated.reseal(&moved).unwrap(), None);
+        assert_eq!(
+            Keyring::new(&[[2u8; 32]]).decrypt(&moved).unwrap(),
+            "secret"
+        );
     }
 
     #[test]

@@ -81,6 +81,13 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: Some(|w| w.push.clone()),
         },
+        // Deletes what `CONVENE_RETENTION_DAYS` no longer keeps, and shrinks the file.
+        Sweep {
+            name: "retention",
+            every: Duration::from_secs(24 * 3600),
+            run: |s| Box::pin(async move { crate::retention::run(&s).await.map(|_| ()) }),
+            waker: None,
+        },
         Sweep {
             name: "bots",
             every: Duration::from_secs(30),
@@ -117,6 +124,9 @@ pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
 
 /// Starts the scheduler and the waker loops; the returned handle stops them.
 pub async fn start(state: AppState) -> anyhow::Result<JobsHandle> {
+    // Refreshes and syncs that came due while the server was down: spread, not a burst.
+    crate::calendars::tokens::stagger_overdue(&state).await?;
+    crate::sync::stagger::stagger_overdue(&state).await?;
     let scheduler = JobScheduler::new().await?;
     let mut tasks = Vec::new();
     for sweep in all() {

@@ -15,6 +15,8 @@ pub mod meeting_links;
 pub mod providers;
 pub mod push;
 pub mod redirects;
+pub mod retention;
+pub mod rotation;
 pub mod scheduling;
 pub mod startup;
 pub mod state;

@@ -15,8 +15,8 @@ use anyhow::Context;
 use crate::api::{self, RequestId};
 use crate::config::Settings;
 use crate::crypto::Keyring;
-use crate::state::{AppState, Clock, KeyedLocks, Wakers};
-use crate::store::{self, settings as kv, Store};
+use crate::state::{AppState, Clock, Detached, KeyedLocks, Wakers};
+use crate::store::{self, Store};
 
 pub struct Application {
     port: u16,
@@ -40,40 +40,8 @@ pub fn open_data(settings: &Settings) -> anyhow::Result<(Store, Keyring)> {
         settings.master_key.as_ref().map(|s| s.0.as_str()),
         &settings.data_dir,
     )?;
-    check_master_key(&store, &keys)?;
+    crate::rotation::check(&store, &keys)?;
     Ok((store, keys))
-}
-
-/// The database remembers a value sealed with the key it was created with; a different
-/// key is reported as such at start instead of producing garbage later.
-fn check_master_key(store: &Store, keys: &Keyring) -> anyhow::Result<()> {
-    const PROBE: &str = "convene master key check";
-    let existing = store.blocking(|c| kv::get(c, kv::MASTER_KEY_CHECK))?;
-    match existing {
-        None => {
-            let sealed = keys.encrypt(PROBE);
-            store
-                .blocking_write(|tx| kv::set(tx, kv::MASTER_KEY_CHECK, &sealed, store::now_ms()))?;
-        }
-        Some(sealed) => match keys.decrypt(&sealed) {
-            Ok(v) if v == PROBE => {
-                // Re-seal under the current key after a rotation.
-                if !sealed.starts_with(&format!("v1.{}.", keys.current_key_id())) {
-                    let resealed = keys.encrypt(PROBE);
-                    store.blocking_write(|tx| {
-                        kv::set(tx, kv::MASTER_KEY_CHECK, &resealed, store::now_ms())
-                    })?;
-                }
-            }
-            _ => anyhow::bail!(
-                "the master key does not match this database: its secrets were sealed with \
-                 key id {}; set CONVENE_MASTER_KEY (or DATA_DIR/master.key) to that key, \
-                 listing the new key first when rotating",
-                sealed.split('.').nth(1).unwrap_or("?")
-            ),
-        },
-    }
-    Ok(())
 }
 
 impl Application {
@@ -91,7 +59,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
         let s = settings.clone();
-        let (store, keys) = tokio::task::spawn_blocking(move || open_data(&s)).await??;
+        let (store, keys) = tokio::task::spawn_blocking(move || {
+            let (store, keys) = open_data(&s)?;
+            crate::retention::ensure_incremental_vacuum(&store)?;
+            Ok::<_, anyhow::Error>((store, keys))
+        })
+        .await??;
         let port = listener.local_addr()?.port();
         let http = reqwest::Client::builder()
             .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
@@ -107,6 +80,7 @@ impl Application {
             clock: Clock::default(),
             locks: KeyedLocks::default(),
             wake: Wakers::default(),
+            detached: Detached::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Settings;
-pub use crate::coord::{KeyedLocks, Wakers};
+pub use crate::coord::{Detached, KeyedLocks, Wakers};
 use crate::crypto::Keyring;
 use crate::redirects::AllowList;
 use crate::store::Store;
@@ -20,6 +20,8 @@ pub struct AppState {
     /// Single-flight locks (see `coord` for what each name guarantees).
     pub locks: KeyedLocks,
     pub wake: Wakers,
+    /// Work that must finish even if its caller goes away (refresh exchanges + commits).
+    pub detached: Detached,
 }
 
 impl AppState {

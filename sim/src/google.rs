@@ -33,13 +33,23 @@ fn oauth_err(status: u16, error: &str, desc: &str) -> HttpResponse {
 }
 
 async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = match oauth::begin_token(&data, Endpoint::GoogleToken, &body).await {
+    let (form, after) = match oauth::begin_token(&data, Endpoint::GoogleToken, &body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let basic = util::parse_basic(server::header(&req, "authorization"));
-    let mut st = lock(&data);
-    match oauth::token_core(&mut st, Provider::Google, &form, basic) {
+    let resp = token_answer(&data, &form, basic);
+    crate::late::finish(&data, after, resp).await
+}
+
+/// The token endpoint's answer (the shared state is locked only while it is computed).
+fn token_answer(
+    data: &Data,
+    form: &std::collections::HashMap<String, String>,
+    basic: Option<(String, String)>,
+) -> HttpResponse {
+    let mut st = lock(data);
+    match oauth::token_core(&mut st, Provider::Google, form, basic) {
         Ok(ok) => {
             let mut body = json!({
                 "access_token": ok.access_token,
@@ -71,6 +81,9 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
             }
             TokErr::BadSecret | TokErr::MissingSecret => {
                 oauth_err(401, "invalid_client", "Unauthorized")
+            }
+            TokErr::ClientRefused(_) => {
+                oauth_err(401, "deleted_client", "The OAuth client was deleted.")
             }
             TokErr::MissingParam(p) => oauth_err(
                 400,
@@ -369,7 +382,7 @@ async fn events(data: Data, req: HttpRequest) -> HttpResponse {
                 !e.master
                     && !e.deleted
                     && (page.del || e.status != EventStatus::Cancelled)
-                    && e.overlaps(min, max)
+                    && e.overlaps_in(acct.time_zone, min, max)
             })
             .collect();
         v.sort_by(|a, b| (a.start(), &a.id).cmp(&(b.start(), &b.id)));
@@ -378,7 +391,8 @@ async fn events(data: Data, req: HttpRequest) -> HttpResponse {
         let mut v: Vec<&Ev> = acct
             .events
             .iter()
-            .filter(|e| !e.master && e.seq > page.f && e.seq <= page.s)
+            // A series cancelled as a whole shows as its master alone.
+            .filter(|e| (!e.master || e.series_cancelled) && e.seq > page.f && e.seq <= page.s)
             .collect();
         v.sort_by_key(|e| e.seq);
         v
@@ -401,7 +415,7 @@ async fn events(data: Data, req: HttpRequest) -> HttpResponse {
         "summary": acct.info.email,
         "description": "",
         "updated": util::rfc3339_millis(updated),
-        "timeZone": "UTC",
+        "timeZone": acct.time_zone.name(),
         "accessRole": "owner",
         "defaultReminders": [],
         "items": items,
@@ -499,7 +513,14 @@ pub(crate) fn render_event(base: &str, acct: &Account, e: &Ev) -> Value {
     };
     m.insert("creator".into(), person(&organizer));
     m.insert("organizer".into(), person(&organizer));
-    m.insert("start".into(), when_json(&e.when, true));
+    if e.corrupt {
+        m.insert(
+            "start".into(),
+            json!({"dateTime": "2026-13-45T99:00:00Z", "timeZone": "UTC"}),
+        );
+    } else {
+        m.insert("start".into(), when_json(&e.when, true));
+    }
     m.insert("end".into(), when_json(&e.when, false));
     if let Some(s) = &e.series_id {
         m.insert("recurringEventId".into(), json!(s));

@@ -47,13 +47,16 @@
 mod control;
 mod generate;
 mod google;
+mod late;
 mod microsoft;
 mod model;
 mod oauth;
 mod push;
+mod quirks;
 mod server;
 mod state;
 mod util;
+mod zones;
 mod zoom;
 mod zoom_meetings;
 
@@ -483,6 +486,57 @@ impl SimHandle {
     /// The simulator's current time.
     pub async fn now(&self) -> DateTime<Utc> {
         self.with(|s| s.now())
+    }
+
+    // ------------------------------------------------------------------ provider quirks
+
+    /// The provider refuses the operator's OAuth client as such from now on: Microsoft
+    /// `401 invalid_client` AADSTS7000222 (the client secret expired), Google `401
+    /// deleted_client`, Zoom `401 invalid_client`. Registering the client again
+    /// ([`SimHandle::create_oauth_client`], e.g. with a new secret) ends it.
+    pub async fn refuse_client(&self, provider: Provider, client_id: &str) {
+        self.with(|s| {
+            s.refused_clients.insert((provider, client_id.to_string()));
+        })
+    }
+
+    /// Graph: the mailbox's time zone (a Windows name such as `Pacific Standard Time`, or
+    /// an IANA name) and whether `Prefer: outlook.timezone` is ignored. Graph answers in
+    /// the mailbox's zone when the header is absent or ignored.
+    pub async fn set_graph_time_zone(&self, zone: &str, ignore_prefer: bool) {
+        self.with(|s| {
+            s.graph_time_zone = zone.to_string();
+            s.graph_ignore_prefer = ignore_prefer;
+        })
+    }
+
+    /// Google: the calendar's time zone (IANA). The events list answers with it as
+    /// `timeZone`, and a full listing filters all-day events by their extent in it.
+    pub async fn set_calendar_time_zone(&self, account: &AccountId, zone: &str) {
+        self.must("set_calendar_time_zone", |s| s.set_time_zone(account, zone))
+    }
+
+    /// Cancel a whole series. Google reports it as one cancelled master item
+    /// (`{"id": <series id>, "status": "cancelled"}`), not per instance; Graph removes
+    /// each occurrence.
+    pub async fn cancel_series(&self, account: &AccountId, series_id: &str) {
+        self.must("cancel_series", |s| s.cancel_series(account, series_id))
+    }
+
+    /// Make an event unreadable (a start time no parser accepts) or readable again.
+    pub async fn corrupt_event(&self, account: &AccountId, id: &str, corrupt: bool) {
+        self.must("corrupt_event", |s| s.corrupt_event(account, id, corrupt))
+    }
+
+    /// Waits until a request hit by [`Fault::HoldAnswer`] is held.
+    pub async fn wait_held(&self) {
+        let gate = self.with(|s| s.gate.clone());
+        gate.arrived.notified().await;
+    }
+
+    /// Lets one held answer go (remembered if none is held yet).
+    pub async fn release_held(&self) {
+        self.with(|s| s.gate.release.notify_one())
     }
 
     // ------------------------------------------------------------------ faults, counters

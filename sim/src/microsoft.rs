@@ -62,13 +62,23 @@ fn aad(status: u16, error: &str, code: u32, desc: &str) -> HttpResponse {
 const EXPIRED_70008: &str = "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.";
 
 async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = match oauth::begin_token(&data, Endpoint::MicrosoftToken, &body).await {
+    let (form, after) = match oauth::begin_token(&data, Endpoint::MicrosoftToken, &body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let basic = util::parse_basic(server::header(&req, "authorization"));
-    let mut st = lock(&data);
-    match oauth::token_core(&mut st, Provider::Microsoft, &form, basic) {
+    let resp = token_answer(&data, &form, basic);
+    crate::late::finish(&data, after, resp).await
+}
+
+/// The token endpoint's answer (the shared state is locked only while it is computed).
+fn token_answer(
+    data: &Data,
+    form: &std::collections::HashMap<String, String>,
+    basic: Option<(String, String)>,
+) -> HttpResponse {
+    let mut st = lock(data);
+    match oauth::token_core(&mut st, Provider::Microsoft, form, basic) {
         Ok(ok) => {
             let mut body = json!({
                 "token_type": "Bearer",
@@ -109,6 +119,12 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
                 "invalid_client",
                 7000215,
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
+            ),
+            TokErr::ClientRefused(id) => aad(
+                401,
+                "invalid_client",
+                7000222,
+                &format!("The provided client secret keys for app '{id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."),
             ),
             TokErr::MissingSecret => aad(
                 401,
@@ -352,6 +368,33 @@ fn sync_gone() -> HttpResponse {
     )
 }
 
+/// `Prefer: outlook.timezone="X"` (any of several Prefer headers / comma lists).
+fn prefer_time_zone(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(str::trim).collect::<Vec<_>>())
+        .find_map(|p| {
+            p.strip_prefix("outlook.timezone=")
+                .map(|z| z.trim().trim_matches('"').to_string())
+        })
+}
+
+/// The zone a Graph answer is written in: the `Prefer` zone when honoured and known, else
+/// the mailbox's zone (`set_graph_time_zone`), as (name shown in `timeZone`, zone).
+pub(crate) fn answer_zone(st: &SimState, req: &HttpRequest) -> (String, chrono_tz::Tz) {
+    if !st.graph_ignore_prefer {
+        if let Some(name) = prefer_time_zone(req) {
+            if let Some(tz) = crate::zones::graph_zone(&name) {
+                return (name, tz);
+            }
+        }
+    }
+    let name = st.graph_time_zone.clone();
+    let tz = crate::zones::graph_zone(&name).unwrap_or(chrono_tz::Tz::UTC);
+    (name, tz)
+}
+
 /// `Prefer: odata.maxpagesize=N` (any of several Prefer headers / comma lists).
 fn prefer_page_size(req: &HttpRequest) -> Option<usize> {
     req.headers()
@@ -466,13 +509,14 @@ async fn delta(data: Data, req: HttpRequest) -> HttpResponse {
     let total = list.len();
     let end = (page.o + page.n).min(total);
     let graph = graph_base(&st.base_url);
+    let zone = answer_zone(&st, &req);
     let mut items: Vec<Value> = list[page.o.min(total)..end]
         .iter()
         .map(|e| {
             if e.deleted || !e.overlaps(wmin, wmax) {
                 json!({"@odata.type": "#microsoft.graph.event", "id": e.id, "@removed": {"reason": "deleted"}})
             } else {
-                render_event(&graph, acct, e)
+                render_event(&graph, acct, e, (&zone.0, zone.1))
             }
         })
         .collect();
@@ -562,12 +606,24 @@ fn email_address(name: Option<&str>, address: &str) -> Value {
     json!({"name": name.map(str::to_string).unwrap_or_else(|| name_from_email(address)), "address": address})
 }
 
-fn graph_when(t: DateTime<Utc>) -> Value {
-    json!({"dateTime": util::graph_datetime(t), "timeZone": "UTC"})
+/// A Graph `dateTimeTimeZone` in `zone`: local wall-clock time and the zone's name.
+fn graph_when(t: DateTime<Utc>, zone: (&str, chrono_tz::Tz)) -> Value {
+    let local = crate::zones::to_local(zone.1, t).and_utc();
+    json!({"dateTime": util::graph_datetime(local), "timeZone": zone.0})
 }
 
-/// Render one stored event as a Graph event resource.
-pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
+/// An all-day bound: midnight of the date, written in the answer's zone (as Graph does).
+fn graph_date(d: chrono::NaiveDate, zone: (&str, chrono_tz::Tz)) -> Value {
+    json!({"dateTime": util::graph_datetime(util::date_start(d)), "timeZone": zone.0})
+}
+
+/// Render one stored event as a Graph event resource, times in `zone`.
+pub(crate) fn render_event(
+    graph: &str,
+    acct: &Account,
+    e: &Ev,
+    zone: (&str, chrono_tz::Tz),
+) -> Value {
     let me = acct
         .info
         .mail
@@ -601,8 +657,8 @@ pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
     );
     m.insert("categories".into(), json!([]));
     m.insert("transactionId".into(), Value::Null);
-    m.insert("originalStartTimeZone".into(), json!("UTC"));
-    m.insert("originalEndTimeZone".into(), json!("UTC"));
+    m.insert("originalStartTimeZone".into(), json!(zone.0));
+    m.insert("originalEndTimeZone".into(), json!(zone.0));
     m.insert("iCalUId".into(), json!(e.ical_uid));
     m.insert(
         "uid".into(),
@@ -686,8 +742,22 @@ pub(crate) fn render_event(graph: &str, acct: &Account, e: &Ev) -> Value {
         "body".into(),
         json!({"contentType": "html", "content": content}),
     );
-    m.insert("start".into(), graph_when(e.start()));
-    m.insert("end".into(), graph_when(e.end()));
+    let (start, end) = match e.when {
+        EventWhen::AllDay {
+            start_date,
+            end_date,
+        } => (graph_date(start_date, zone), graph_date(end_date, zone)),
+        EventWhen::Timed { start, end } => (graph_when(start, zone), graph_when(end, zone)),
+    };
+    m.insert(
+        "start".into(),
+        if e.corrupt {
+            json!({"dateTime": "not a time", "timeZone": zone.0})
+        } else {
+            start
+        },
+    );
+    m.insert("end".into(), end);
     let loc = c.location.clone().unwrap_or_default();
     let loc_json = json!({"displayName": loc, "locationType": "default", "uniqueIdType": if loc.is_empty() { "unknown" } else { "private" }, "address": {}, "coordinates": {}});
     m.insert(

@@ -178,6 +178,30 @@ pub enum Fault {
     Slow { millis: u64 },
     /// `200` with `Content-Type: application/json` and a truncated JSON body.
     MalformedJson,
+    /// The provider handles the request (a refresh token rotates, a code is used up), then
+    /// the connection closes before any byte of the answer is sent.
+    AnswerLost,
+    /// The provider handles the request, sends the status line, the headers and half of
+    /// the body, then the connection breaks.
+    ResetMidBody,
+    /// The provider handles the request, then answers `200` with half of its JSON body (a
+    /// proxy cut it short): unreadable.
+    UnreadableOk,
+    /// The provider handles the request, then holds the answer until the test calls
+    /// [`crate::SimHandle::release_held`] ([`crate::SimHandle::wait_held`] returns once a
+    /// request is held). On endpoints without side effects the hold comes first.
+    HoldAnswer,
+}
+
+impl Fault {
+    /// Faults that strike after the provider did its work (token endpoints apply them to
+    /// the real answer; read-only endpoints, where before and after are the same, at once).
+    pub fn after_handling(&self) -> bool {
+        matches!(
+            self,
+            Fault::AnswerLost | Fault::ResetMidBody | Fault::UnreadableOk | Fault::HoldAnswer
+        )
+    }
 }
 
 /// Response of an attendee (Google names; mapped to Graph's on the Microsoft side:
@@ -572,6 +596,10 @@ mod tests {
             Fault::Google403RateLimitExceeded,
             Fault::Slow { millis: 1 },
             Fault::MalformedJson,
+            Fault::AnswerLost,
+            Fault::ResetMidBody,
+            Fault::UnreadableOk,
+            Fault::HoldAnswer,
         ]
         .iter()
         .map(|f| {
@@ -588,7 +616,11 @@ mod tests {
                 "rate_limited429",
                 "google403_rate_limit_exceeded",
                 "slow",
-                "malformed_json"
+                "malformed_json",
+                "answer_lost",
+                "reset_mid_body",
+                "unreadable_ok",
+                "hold_answer"
             ]
         );
         assert_eq!(Endpoint::MicrosoftDelta.name(), "microsoft_delta");

@@ -1,6 +1,6 @@
 //! OAuth logic shared by the three providers: authorize and the token endpoint core.
 
-use crate::model::{AccountId, Endpoint, Provider};
+use crate::model::{AccountId, Endpoint, Fault, Provider};
 use crate::server::{self, error_page, lock, Data};
 use crate::state::{has_scope, normalize_scopes, scope_key, SimState};
 use crate::util;
@@ -178,6 +178,8 @@ pub(crate) enum TokErr {
     UnsupportedGrant(String),
     MissingClientId,
     UnknownClient(String),
+    /// The operator's client is refused as such (expired secret, deleted client).
+    ClientRefused(String),
     BadSecret,
     MissingSecret,
     MissingParam(&'static str),
@@ -204,12 +206,13 @@ pub(crate) struct TokOk {
     pub expires_in: i64,
 }
 
-/// Parse the body, count the grant and take the endpoint's fault.
+/// Parse the body, count the grant and take the endpoint's fault. A fault that strikes
+/// after handling is returned with the form, for [`crate::late::finish`] on the answer.
 pub(crate) async fn begin_token(
     data: &Data,
     ep: Endpoint,
     body: &[u8],
-) -> Result<HashMap<String, String>, HttpResponse> {
+) -> Result<(HashMap<String, String>, Option<Fault>), HttpResponse> {
     let form = server::form_map(body);
     let fault = {
         let mut st = lock(data);
@@ -221,9 +224,12 @@ pub(crate) async fn begin_token(
         }
         st.begin(ep)
     };
+    if fault.as_ref().is_some_and(Fault::after_handling) {
+        return Ok((form, fault));
+    }
     match server::apply_fault(ep, fault).await {
         Some(r) => Err(r),
-        None => Ok(form),
+        None => Ok((form, None)),
     }
 }
 
@@ -254,6 +260,9 @@ pub(crate) fn token_core(
             TokErr::UnknownClient(client_id)
         });
     };
+    if st.refused_clients.contains(&(provider, client_id.clone())) {
+        return Err(TokErr::ClientRefused(client_id));
+    }
     match secret {
         None => return Err(TokErr::MissingSecret),
         Some(s) if s != client.secret => return Err(TokErr::BadSecret),

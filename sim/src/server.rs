@@ -43,6 +43,10 @@ pub(crate) fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 /// Count a call to `ep` and apply its pending fault. `Some(resp)` means answer with it.
 pub(crate) async fn pre(data: &Data, ep: Endpoint) -> Option<HttpResponse> {
     let fault = lock(data).begin(ep);
+    if fault == Some(Fault::HoldAnswer) {
+        crate::late::hold(data).await;
+        return None;
+    }
     apply_fault(ep, fault).await
 }
 
@@ -63,6 +67,15 @@ pub(crate) async fn apply_fault(ep: Endpoint, fault: Option<Fault>) -> Option<Ht
                 .body("{\"kind\": \"calendar#events\", \"items\": [{\"id\": \"trunc"),
         ),
         Fault::Google403RateLimitExceeded => Some(json_resp(403, google_rate_limit_body(403))),
+        // Read-only endpoints: after handling is the same as before it.
+        Fault::AnswerLost => Some(crate::late::lost()),
+        Fault::ResetMidBody => Some(crate::late::broken(
+            StatusCode::OK,
+            actix_web::web::Bytes::new(),
+        )),
+        Fault::UnreadableOk => Some(crate::late::cut(&[])),
+        // Held by the caller, which has the shared state.
+        Fault::HoldAnswer => None,
         Fault::Status500 => {
             let body = match (ep.provider(), token_ep) {
                 (Provider::Google, true) => {
@@ -132,6 +145,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     crate::zoom_meetings::routes(cfg);
     crate::push::routes(cfg);
     crate::control::routes(cfg);
+    crate::quirks::routes(cfg);
 }
 
 /// Start the actix server for `state` on `listener` in its own thread and runtime.

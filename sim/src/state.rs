@@ -60,6 +60,11 @@ pub(crate) struct Ev {
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub seq: u64,
+    /// Google: the whole series was cancelled and the change feed reports only the master
+    /// (`{"id": <master>, "status": "cancelled"}`), not each instance.
+    pub series_cancelled: bool,
+    /// Rendered with an unreadable start time (a provider quirk Convene must survive).
+    pub corrupt: bool,
 }
 
 impl Ev {
@@ -79,6 +84,26 @@ impl Ev {
     pub fn overlaps(&self, min: Option<DateTime<Utc>>, max: Option<DateTime<Utc>>) -> bool {
         min.is_none_or(|m| self.end() > m) && max.is_none_or(|m| self.start() < m)
     }
+    /// Like [`Ev::overlaps`], with all-day dates taken in the calendar's time zone `tz`
+    /// (Google compares `timeMin`/`timeMax` with an all-day event's extent in that zone).
+    pub fn overlaps_in(
+        &self,
+        tz: chrono_tz::Tz,
+        min: Option<DateTime<Utc>>,
+        max: Option<DateTime<Utc>>,
+    ) -> bool {
+        let (start, end) = match self.when {
+            EventWhen::Timed { start, end } => (start, end),
+            EventWhen::AllDay {
+                start_date,
+                end_date,
+            } => (
+                crate::zones::local_midnight(tz, start_date),
+                crate::zones::local_midnight(tz, end_date),
+            ),
+        };
+        min.is_none_or(|m| end > m) && max.is_none_or(|m| start < m)
+    }
 }
 
 pub(crate) struct Account {
@@ -91,6 +116,8 @@ pub(crate) struct Account {
     pub sync_epoch: u64,
     pub duplicate_next_delta: bool,
     pub created: DateTime<Utc>,
+    /// The calendar's time zone (Google `timeZone` of the events list; all-day filtering).
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl Account {
@@ -192,6 +219,16 @@ pub(crate) struct SimState {
     pub zoom: crate::zoom_meetings::ZoomWorld,
     /// Channels, subscriptions and the notifications they send (`push.rs`).
     pub push: crate::push::PushWorld,
+    /// Held answers (`Fault::HoldAnswer`) wait here.
+    pub gate: Arc<crate::late::Gate>,
+    /// Operator clients the provider refuses (Microsoft: secret expired, AADSTS7000222;
+    /// Google: `deleted_client`; Zoom: `invalid_client`) until registered again.
+    pub refused_clients: HashSet<(Provider, String)>,
+    /// Graph: the mailbox's time zone (Windows or IANA name), used when `Prefer:
+    /// outlook.timezone` is absent or ignored.
+    pub graph_time_zone: String,
+    /// Graph: ignore `Prefer: outlook.timezone` (answer in the mailbox's zone).
+    pub graph_ignore_prefer: bool,
 }
 
 pub(crate) const GOOGLE_SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
@@ -296,6 +333,10 @@ impl SimState {
             authorize_account: HashMap::new(),
             zoom: Default::default(),
             push: Default::default(),
+            gate: Arc::default(),
+            refused_clients: HashSet::new(),
+            graph_time_zone: "UTC".into(),
+            graph_ignore_prefer: false,
         }
     }
 
@@ -312,6 +353,9 @@ impl SimState {
         secret: &str,
         redirect_uris: Vec<String>,
     ) {
+        // Registering again (a new secret) ends a refusal.
+        self.refused_clients
+            .remove(&(provider, client_id.to_string()));
         self.clients.insert(
             (provider, client_id.to_string()),
             Client {
@@ -405,6 +449,7 @@ impl SimState {
                 sync_epoch: 0,
                 duplicate_next_delta: false,
                 created: now,
+                time_zone: chrono_tz::Tz::UTC,
             },
         );
         self.account_order.push(info.account_id.clone());
@@ -508,6 +553,8 @@ impl SimState {
             created: now,
             updated: now,
             seq: 0,
+            series_cancelled: false,
+            corrupt: false,
         };
         match spec.recurrence {
             None => {
@@ -742,6 +789,50 @@ impl SimState {
         let iid = self.instance_id(account, series_id, index)?;
         self.cancel_event(account, &iid)?;
         Ok(iid)
+    }
+
+    /// Cancel a whole series. Google reports it as ONE cancelled master item in the change
+    /// feed (the instances are gone without items of their own); Graph removes each
+    /// occurrence (`@removed`).
+    pub fn cancel_series(&mut self, account: &AccountId, series_id: &str) -> SimResult<()> {
+        let now = self.now();
+        let acct = self.account_mut(account)?;
+        let targets = acct.targets(series_id)?;
+        if !acct.events[targets[0]].master {
+            return err(format!("{series_id} is not a series"));
+        }
+        let google = acct.info.provider == Provider::Google;
+        for (n, i) in targets.into_iter().enumerate() {
+            let e = &mut acct.events[i];
+            e.status = EventStatus::Cancelled;
+            e.deleted = true;
+            if n == 0 {
+                e.series_cancelled = google;
+                acct.touch(i, now);
+            } else if !google {
+                acct.touch(i, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Make an event unreadable (`true`) or readable again (`false`); either is a change.
+    pub fn corrupt_event(&mut self, account: &AccountId, id: &str, corrupt: bool) -> SimResult<()> {
+        let now = self.now();
+        let acct = self.account_mut(account)?;
+        let i = acct.ev_idx(id)?;
+        acct.events[i].corrupt = corrupt;
+        acct.touch(i, now);
+        Ok(())
+    }
+
+    /// The calendar's time zone (an IANA name).
+    pub fn set_time_zone(&mut self, account: &AccountId, tz: &str) -> SimResult<()> {
+        let Ok(zone) = tz.parse::<chrono_tz::Tz>() else {
+            return err(format!("unknown IANA time zone {tz}"));
+        };
+        self.account_mut(account)?.time_zone = zone;
+        Ok(())
     }
 
     pub fn event_infos(&self, account: &AccountId) -> SimResult<Vec<EventInfo>> {

@@ -22,13 +22,23 @@ fn zerr(status: u16, reason: &str, error: &str) -> HttpResponse {
 }
 
 async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let form = match oauth::begin_token(&data, Endpoint::ZoomToken, &body).await {
+    let (form, after) = match oauth::begin_token(&data, Endpoint::ZoomToken, &body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
     let basic = util::parse_basic(server::header(&req, "authorization"));
-    let mut st = lock(&data);
-    match oauth::token_core(&mut st, Provider::Zoom, &form, basic) {
+    let resp = token_answer(&data, &form, basic);
+    crate::late::finish(&data, after, resp).await
+}
+
+/// The token endpoint's answer (the shared state is locked only while it is computed).
+fn token_answer(
+    data: &Data,
+    form: &std::collections::HashMap<String, String>,
+    basic: Option<(String, String)>,
+) -> HttpResponse {
+    let mut st = lock(data);
+    match oauth::token_core(&mut st, Provider::Zoom, form, basic) {
         Ok(ok) => json_resp(
             200,
             json!({
@@ -47,6 +57,7 @@ async fn token(data: Data, req: HttpRequest, body: web::Bytes) -> HttpResponse {
             TokErr::MissingClientId
             | TokErr::UnknownClient(_)
             | TokErr::BadSecret
+            | TokErr::ClientRefused(_)
             | TokErr::MissingSecret => {
                 zerr(401, "Invalid client_id or client_secret", "invalid_client")
             }

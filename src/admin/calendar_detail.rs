@@ -52,6 +52,16 @@ struct CalendarPage {
     window: String,
     incremental: bool,
     push: super::push::PushView,
+    /// Provider items the sync could not read (`templates/admin/_unreadable_items.html`).
+    unreadable: Vec<Unreadable>,
+}
+
+/// One provider item the sync could not read.
+struct Unreadable {
+    platform_id: String,
+    error: String,
+    first: String,
+    last: String,
 }
 
 async fn show(
@@ -62,7 +72,7 @@ async fn show(
     let id = crate::api::parse_id(&path).map_err(|_| AdminError::NotFound)?;
     let now = state.now_ms();
     let push_on = state.settings.push_enabled();
-    let (cal, changes, events, push) = state
+    let (cal, changes, events, push, unreadable) = state
         .store
         .read(move |c| {
             let Some(cal) = db::detail(c, &id)? else {
@@ -71,10 +81,24 @@ async fn show(
             let changes = cal_store::status_changes(c, &id)?;
             let events = crate::events::admin::load(c, &cal.cal, now)?;
             let push = super::push::view(c, &cal.cal, push_on, now)?;
-            Ok(Some((cal, changes, events, push)))
+            let unreadable = crate::store::sync_failures::list(c, &id)?;
+            Ok(Some((cal, changes, events, push, unreadable)))
         })
         .await?
         .ok_or(AdminError::NotFound)?;
+    let unreadable = unreadable
+        .into_iter()
+        .map(|f| Unreadable {
+            platform_id: if f.platform_id.is_empty() {
+                "(no id)".into()
+            } else {
+                f.platform_id
+            },
+            error: f.error,
+            first: when(f.first_at),
+            last: when(f.last_at),
+        })
+        .collect();
     // Newest first: the latest change is what the admin looks for.
     let changes = changes
         .into_iter()
@@ -115,6 +139,7 @@ async fn show(
         window: events.window,
         incremental: events.incremental,
         push,
+        unreadable,
         external_id,
         cal,
     };

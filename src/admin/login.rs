@@ -1,5 +1,5 @@
-//! The login page. Failed attempts are limited per client address
-//! (`rate_limit`): past the limit every attempt gets a 429, even a right password.
+//! The login page. Attempts are limited per client address (`rate_limit`, counted before
+//! the password is checked): past the limit every attempt gets a 429, even a right one.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -140,7 +140,8 @@ async fn submit(
     let next = safe_next(Some(&form.next));
     let client = client_address(&req);
     let now = state.now_ms();
-    if !limiter.allowed(&client, now) {
+    // Counted before the (slow) verification: parallel guesses cannot all pass the check.
+    if !limiter.try_begin(&client, now) {
         tracing::warn!(client = %client, "admin login refused: too many failed attempts");
         return Err(AdminError::TooManyRequests(format!(
             "Too many failed login attempts from your address ({MAX_FAILURES} within {} \
@@ -156,7 +157,6 @@ async fn submit(
         .await
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     if !ok {
-        limiter.record_failure(&client, now);
         tracing::warn!(client = %client, "admin login failed: wrong password");
         return page(
             &req,
@@ -167,7 +167,7 @@ async fn submit(
             false,
         );
     }
-    limiter.reset(&client);
+    limiter.succeeded(&client);
     let cookie = session::start(&state).await?;
     tracing::info!(client = %client, "admin logged in");
     Ok(HttpResponse::SeeOther()

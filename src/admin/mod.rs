@@ -38,6 +38,7 @@ mod logout;
 mod overview;
 mod paging;
 pub mod password;
+mod platform_alarms;
 mod platform_oauth_test;
 mod platforms;
 mod push;

@@ -67,6 +67,7 @@ pub type WidgetFn = fn(&Connection, i64) -> Result<Widget, StoreError>;
 
 /// The overview's widgets, in order. Add yours here.
 pub const WIDGETS: &[WidgetFn] = &[
+    super::platform_alarms::widget,
     calendars,
     zoom,
     super::bots::widget,

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod auth_token;
 pub mod callbacks;
+pub mod client_alarm;
 pub mod oauth_url;
 pub mod reconnect;
 pub mod status;

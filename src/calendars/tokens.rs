@@ -9,18 +9,26 @@
 //!   and retries after transient failures (`next_refresh_at`).
 //! * [`connect`]: the first refresh after credentials were set (V2 create / PATCH), which
 //!   also reads the account email and moves the calendar to `connected`.
+//!
+//! Every exchange runs detached from its caller (`state.detached`, the calendar's lock
+//! moved along): once sent, it runs to the commit of its answer even if the API request
+//! that wanted the token is cancelled or the server stops, and the commit is retried while
+//! the database is busy (`Store::write_persistent`). Refreshes are spread out: overdue ones
+//! at start-up ([`stagger_overdue`]), a small random pause between sweep refreshes, and a
+//! jittered daily liveness time, so a crash mid-burst catches few exchanges in flight.
 
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
+use rand::Rng;
 
-use super::status;
+use super::{client_alarm, status};
 use crate::coord::LockName;
 use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::providers::{self, ClientCredentials, OAuthError, TokenResponse};
 use crate::state::AppState;
 use crate::store::calendars::{self as cal_store, Calendar};
-use crate::store::{settings as kv, StoreError};
+use crate::store::{platform_alarms, settings as kv, StoreError};
 
 pub struct AccessToken {
     pub token: String,
@@ -59,8 +67,10 @@ impl From<StoreError> for TokenError {
 
 /// A cached token is used while more than this remains.
 const REUSE_MARGIN_MS: i64 = 5 * 60 * 1000;
-/// Idle calendars are refreshed this often.
+/// Idle calendars are refreshed this often (minus up to [`LIVENESS_JITTER_MS`]).
 pub const LIVENESS_INTERVAL_MS: i64 = 24 * 3600 * 1000;
+/// Calendars connected together drift apart by up to this each day.
+pub const LIVENESS_JITTER_MS: i64 = 30 * 60 * 1000;
 /// Backoff after failures: 30 s doubling, at most an hour (or the provider's Retry-After).
 const BACKOFF_BASE_MS: i64 = 30_000;
 const BACKOFF_MAX_MS: i64 = 3600 * 1000;
@@ -76,14 +86,52 @@ pub async fn access_token(state: &AppState, calendar_id: &str) -> Result<AccessT
             return Ok(t);
         }
     }
-    let _guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
-    refresh_locked(state, calendar_id, Mode::OnDemand).await
+    locked_detached(state, calendar_id, Mode::OnDemand).await
 }
 
 /// The first refresh after credentials were set: refresh, read the email, go `connected`.
 pub async fn connect(state: &AppState, calendar_id: &str) -> Result<AccessToken, TokenError> {
-    let _guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
-    refresh_locked(state, calendar_id, Mode::Connect).await
+    locked_detached(state, calendar_id, Mode::Connect).await
+}
+
+/// Takes the calendar's lock, then refreshes in a detached task that holds it: dropping
+/// the caller cannot stop the exchange between the provider's answer and its commit.
+async fn locked_detached(
+    state: &AppState,
+    calendar_id: &str,
+    mode: Mode,
+) -> Result<AccessToken, TokenError> {
+    let guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
+    let (st, id) = (state.clone(), calendar_id.to_string());
+    state
+        .detached
+        .run(async move {
+            let _guard = guard;
+            refresh_locked(&st, &id, mode).await
+        })
+        .await
+        .map_err(TokenError::Internal)?
+}
+
+/// A short random pause between refreshes of a sweep, so they do not leave in a burst.
+pub async fn stagger_pause() {
+    let ms = rand::thread_rng().gen_range(20..=200);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+/// At start-up: spreads the refreshes that came due while the server was down over a
+/// window that grows with their number (a minute at least, half an hour at most) instead
+/// of running them all at once. Returns how many were moved.
+pub async fn stagger_overdue(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.now_ms();
+    state
+        .store
+        .write(move |tx| {
+            let n = cal_store::count_overdue_refreshes(tx, now)?;
+            let spread = (n as i64 * 3000).clamp(60_000, 30 * 60_000);
+            cal_store::spread_overdue_refreshes(tx, now, spread)
+        })
+        .await
 }
 
 /// Holds the single-flight lock of a calendar while its credentials are replaced or it is
@@ -101,6 +149,8 @@ pub struct SweepReport {
     pub refreshed: usize,
     pub retry_later: usize,
     pub disconnected: usize,
+    /// Failed for a reason of Convene's own (rescheduled like the others).
+    pub failed: usize,
 }
 
 /// Refreshes every calendar whose `next_refresh_at` is due (sweep `refresh_calendar_tokens`).
@@ -110,10 +160,22 @@ pub async fn refresh_due(state: &AppState) -> anyhow::Result<SweepReport> {
         .store
         .read(move |c| cal_store::due_for_refresh(c, now, 500))
         .await?;
-    let results: Vec<Result<AccessToken, TokenError>> = stream::iter(ids)
-        .map(|id| async move {
-            let _guard = state.locks.lock(LockName::CalendarToken(&id)).await;
-            refresh_locked(state, &id, Mode::Scheduled).await
+    let results: Vec<Result<AccessToken, TokenError>> = stream::iter(ids.into_iter().enumerate())
+        .map(|(n, id)| async move {
+            if n > 0 {
+                stagger_pause().await;
+            }
+            let result = locked_detached(state, &id, Mode::Scheduled).await;
+            if let Err(TokenError::Internal(e)) = &result {
+                // Not the provider's answer (a secret that cannot be opened, a database
+                // error): recorded and put off like any failure, so this calendar does
+                // not stay first in the queue and the others go on.
+                tracing::error!(calendar_id = %id, error = %e, "token refresh failed");
+                if let Ok(cal) = load(state, &id).await {
+                    let _ = record_failure(state, &cal, format!("internal error: {e}"), None).await;
+                }
+            }
+            result
         })
         // A few at a time: providers rate-limit, and the machine is small.
         .buffer_unordered(4)
@@ -125,7 +187,7 @@ pub async fn refresh_due(state: &AppState) -> anyhow::Result<SweepReport> {
             Ok(_) => report.refreshed += 1,
             Err(TokenError::Disconnected { .. }) => report.disconnected += 1,
             Err(TokenError::NotFound) => {}
-            Err(TokenError::Internal(e)) => anyhow::bail!("token refresh failed: {e}"),
+            Err(TokenError::Internal(_)) => report.failed += 1,
             Err(_) => report.retry_later += 1,
         }
     }
@@ -278,6 +340,17 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
             (cal.next_refresh_at.unwrap_or(now) - now) / 1000
         )));
     }
+    if cal.kind == CalendarKind::V1 {
+        // The platform's client was refused: no call until it is replaced (or a probe is due).
+        if let Some(why) = client_alarm::paused(state, cal.platform, &client.client_id, now).await?
+        {
+            record_failure(state, &cal, why.clone(), None).await?;
+            if let Some(t) = cached(state, &cal, 30_000)? {
+                return Ok(t);
+            }
+            return Err(TokenError::Transient(why));
+        }
+    }
     let refresh_token = cal
         .oauth_refresh_token_enc
         .as_deref()
@@ -300,7 +373,22 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
     .await;
     match result {
         Ok(resp) => on_refreshed(state, cal, platform, resp).await,
-        Err(OAuthError::Permanent { code, message }) => {
+        Err(OAuthError::ClientRefused { code, message }) if cal.kind == CalendarKind::V1 => {
+            // The operator's client, not the user's grant: no disconnect (client_alarm).
+            client_alarm::raise(state, platform, &client.client_id, &code, &message).await?;
+            let text = format!("{code}: {message}");
+            tracing::warn!(calendar_id = %id, error = %text, "platform OAuth client refused; will retry");
+            record_failure(state, &cal, text.clone(), None).await?;
+            if let Some(t) = cached(state, &cal, 30_000)? {
+                return Ok(t);
+            }
+            Err(TokenError::Transient(format!(
+                "the {} OAuth client was refused: {text}",
+                platform.display()
+            )))
+        }
+        Err(OAuthError::Permanent { code, message })
+        | Err(OAuthError::ClientRefused { code, message }) => {
             tracing::info!(calendar_id = %id, code = %code, "refresh token rejected; calendar disconnected");
             disconnect(state, &cal, &code, &message).await?;
             Err(TokenError::Disconnected { code, message })
@@ -349,32 +437,46 @@ async fn on_refreshed(
     let refresh_enc = resp.refresh_token.as_deref().map(|r| state.keys.encrypt(r));
     let scopes = resp.scope.clone().filter(|s| !s.trim().is_empty());
     let (id, version) = (cal.id.clone(), cal.credentials_version);
-    state
+    // A V1 refresh that works ends an alarm about the platform's client.
+    let alarm = (cal.kind == CalendarKind::V1).then(|| platform.v1_name());
+    let next_refresh_at =
+        now + LIVENESS_INTERVAL_MS - rand::thread_rng().gen_range(0..=LIVENESS_JITTER_MS);
+    // A rotated refresh token is the only valid one now: the commit is retried, never dropped.
+    let cleared = state
         .store
-        .write(move |tx| {
+        .write_persistent(move |tx| {
             let mut row = cal_store::get(tx, &id)?.ok_or(TokenError::NotFound)?;
             if row.credentials_version != version {
                 return Err(TokenError::Transient(
                     "credentials were replaced during the refresh".into(),
                 ));
             }
-            row.access_token_enc = Some(access_enc);
+            row.access_token_enc = Some(access_enc.clone());
             row.access_token_expires_at = Some(expires_at);
-            if let Some(r) = refresh_enc {
-                row.oauth_refresh_token_enc = Some(r);
+            if let Some(r) = &refresh_enc {
+                row.oauth_refresh_token_enc = Some(r.clone());
             }
             if scopes.is_some() {
-                row.granted_scopes = scopes;
+                row.granted_scopes = scopes.clone();
             }
             row.last_refresh_at = Some(now);
-            row.next_refresh_at = Some(now + LIVENESS_INTERVAL_MS);
+            row.next_refresh_at = Some(next_refresh_at);
             row.refresh_failures = 0;
             row.last_refresh_error = None;
             // Token bookkeeping is not an API-visible change: updated_at stays.
             cal_store::save(tx, &row)?;
-            Ok(())
+            match alarm {
+                Some(p) => Ok(platform_alarms::clear(tx, p)?),
+                None => Ok(false),
+            }
         })
         .await?;
+    if cleared {
+        tracing::info!(
+            platform = platform.v1_name(),
+            "the platform's OAuth client works again; alarm cleared"
+        );
+    }
     if cal.status != CalendarStatus::Connected {
         finish_connect(state, &cal, platform, &resp).await?;
     }

@@ -134,7 +134,7 @@ fn exchange_failure(platform: Platform, e: &OAuthError) -> Failure {
             format!("{} is not answering right now.", platform.display()),
             "Please try again in a few minutes.",
         ),
-        OAuthError::Permanent { code, .. } if code == "invalid_client" || code.starts_with("AADSTS7000") => fail(
+        OAuthError::ClientRefused { .. } => fail(
             "invalid_client",
             format!("{} rejected this app's OAuth client credentials.", platform.display()),
             HINT_OPERATOR,

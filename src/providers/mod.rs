@@ -67,9 +67,13 @@ impl TokenResponse {
 /// Why a token request failed, sorted by what Convene must do about it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OAuthError {
-    /// The grant is dead: the user must connect again (invalid_grant, invalid_client,
-    /// the AADSTS codes of providers.md, interaction/consent required).
+    /// The grant is dead: the user must connect again (invalid_grant, the AADSTS codes of
+    /// providers.md, interaction/consent required).
     Permanent { code: String, message: String },
+    /// The OAuth client itself was refused (`invalid_client`, `unauthorized_client`,
+    /// Google `deleted_client`, AADSTS 7000215/7000222 wrong or expired secret): the
+    /// operator's to fix, not the end user's.
+    ClientRefused { code: String, message: String },
     /// Try again later: 5xx, 429 (with its Retry-After), timeouts, connection errors,
     /// malformed answers.
     Transient {
@@ -84,13 +88,16 @@ pub enum OAuthError {
 impl OAuthError {
     pub fn code(&self) -> &str {
         match self {
-            OAuthError::Permanent { code, .. } | OAuthError::Other { code, .. } => code,
+            OAuthError::Permanent { code, .. }
+            | OAuthError::ClientRefused { code, .. }
+            | OAuthError::Other { code, .. } => code,
             OAuthError::Transient { .. } => "temporarily_unavailable",
         }
     }
     pub fn message(&self) -> &str {
         match self {
             OAuthError::Permanent { message, .. }
+            | OAuthError::ClientRefused { message, .. }
             | OAuthError::Other { message, .. }
             | OAuthError::Transient { message, .. } => message,
         }
@@ -100,7 +107,8 @@ impl OAuthError {
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OAuthError::Permanent { code, message } => write!(f, "{code}: {message}"),
+            OAuthError::Permanent { code, message }
+            | OAuthError::ClientRefused { code, message } => write!(f, "{code}: {message}"),
             OAuthError::Transient { message, .. } => write!(f, "transient: {message}"),
             OAuthError::Other { code, message } => write!(f, "{code}: {message}"),
         }
@@ -110,15 +118,17 @@ impl std::fmt::Display for OAuthError {
 /// AADSTS codes that mean "the user must connect again" (providers.md).
 const PERMANENT_AADSTS: [u32; 8] = [70008, 700082, 50173, 65001, 65004, 50076, 50079, 53003];
 
-/// OAuth `error` values that mean the grant or client is unusable.
-const PERMANENT_ERRORS: [&str; 5] = [
-    "invalid_grant",
-    "invalid_client",
-    // The refresh token belongs to another client: it will never work with this one.
-    "unauthorized_client",
-    "interaction_required",
-    "consent_required",
-];
+/// OAuth `error` values that mean the grant is unusable.
+const PERMANENT_ERRORS: [&str; 3] = ["invalid_grant", "interaction_required", "consent_required"];
+
+/// OAuth `error` values that refuse the client itself (the operator's to fix). Includes
+/// `unauthorized_client`: a client that is not (or no longer) allowed this grant, or the
+/// grant was made for another client id than the one saved now.
+const CLIENT_ERRORS: [&str; 3] = ["invalid_client", "unauthorized_client", "deleted_client"];
+
+/// AADSTS codes that refuse the client: wrong secret (7000215), expired secret (7000222),
+/// no secret (7000218), application not found in the directory (700016).
+const CLIENT_AADSTS: [u32; 4] = [7000215, 7000222, 7000218, 700016];
 
 /// Error values that explicitly ask for a retry.
 const TRANSIENT_ERRORS: [&str; 2] = ["temporarily_unavailable", "server_error"];
@@ -203,9 +213,13 @@ pub fn classify_error(status: u16, retry_after: Option<Duration>, body: &str) ->
         None if !error.is_empty() => error.clone(),
         None => format!("http_{status}"),
     };
+    let client = CLIENT_ERRORS.contains(&error.as_str())
+        || aadsts.is_some_and(|n| CLIENT_AADSTS.contains(&n));
     let permanent = PERMANENT_ERRORS.contains(&error.as_str())
         || aadsts.is_some_and(|n| PERMANENT_AADSTS.contains(&n));
-    if permanent {
+    if client {
+        OAuthError::ClientRefused { code, message }
+    } else if permanent {
         OAuthError::Permanent { code, message }
     } else {
         OAuthError::Other { code, message }
@@ -439,13 +453,6 @@ mod tests {
                 message: "Token has been expired or revoked.".into()
             }
         );
-        let e = classify_error(
-            401,
-            None,
-            r#"{"error":"invalid_client","error_description":"Unauthorized"}"#,
-        );
-        assert_eq!(e.code(), "invalid_client");
-        assert!(matches!(e, OAuthError::Permanent { .. }));
         let e = classify_error(400, None, r#"{"error":"consent_required"}"#);
         assert!(matches!(e, OAuthError::Permanent { .. }));
         // Code only in the description (no error_codes array).
@@ -456,6 +463,33 @@ mod tests {
         );
         assert_eq!(e.code(), "AADSTS65001");
         assert!(matches!(e, OAuthError::Permanent { .. }));
+    }
+
+    #[test]
+    fn operator_client_refusals() {
+        let e = classify_error(
+            401,
+            None,
+            r#"{"error":"invalid_client","error_description":"Unauthorized"}"#,
+        );
+        assert_eq!(e.code(), "invalid_client");
+        assert!(matches!(e, OAuthError::ClientRefused { .. }));
+        for code in [7000215, 7000222, 7000218] {
+            let e = classify_error(401, None, &ms("invalid_client", code));
+            assert_eq!(e.code(), format!("AADSTS{code}"));
+            assert!(matches!(e, OAuthError::ClientRefused { .. }), "{e:?}");
+        }
+        let e = classify_error(400, None, &ms("unauthorized_client", 700016));
+        assert!(matches!(e, OAuthError::ClientRefused { .. }));
+        for body in [
+            r#"{"error":"deleted_client","error_description":"The OAuth client was deleted."}"#,
+            r#"{"error":"unauthorized_client","error_description":"Unauthorized"}"#,
+        ] {
+            assert!(matches!(
+                classify_error(401, None, body),
+                OAuthError::ClientRefused { .. }
+            ));
+        }
     }
 
     #[test]

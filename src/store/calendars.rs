@@ -466,6 +466,38 @@ pub fn due_for_refresh(
     )
 }
 
+/// Live calendars whose refresh is overdue at `now_ms`.
+pub fn count_overdue_refreshes(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM calendars
+         WHERE next_refresh_at IS NOT NULL AND next_refresh_at <= ?1 AND status IN (?2, ?3)",
+        params![
+            now_ms,
+            CalendarStatus::Connecting,
+            CalendarStatus::Connected
+        ],
+        |r| r.get::<_, i64>(0),
+    )? as usize)
+}
+
+/// Moves every overdue refresh to a random time in `[now, now + spread_ms)`.
+pub fn spread_overdue_refreshes(
+    conn: &Connection,
+    now_ms: i64,
+    spread_ms: i64,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE calendars SET next_refresh_at = ?1 + abs(random() % ?2)
+         WHERE next_refresh_at IS NOT NULL AND next_refresh_at <= ?1 AND status IN (?3, ?4)",
+        params![
+            now_ms,
+            spread_ms.max(1),
+            CalendarStatus::Connecting,
+            CalendarStatus::Connected
+        ],
+    )?)
+}
+
 /// The ids a `SELECT id FROM calendars …` lists.
 pub(super) fn ids(
     conn: &Connection,

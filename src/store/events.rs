@@ -2,8 +2,9 @@
 //! deletion, and the list queries of the events API and V1 meetings.
 //!
 //! `updated_at` moves only when the content hash (normalized fields + raw JSON) changes, so
-//! `updated_at >= t` is an exact change feed. Events are never hard-deleted here: a cancelled
-//! or removed event gets `is_deleted = 1` and a new `updated_at`.
+//! `updated_at >= t` is an exact change feed. Sync never hard-deletes: a cancelled or removed
+//! event gets `is_deleted = 1` and a new `updated_at`; only the retention sweep
+//! (`store/retention.rs`) deletes rows, once ended or deleted for `CONVENE_RETENTION_DAYS`.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -246,6 +247,59 @@ pub fn mark_unlisted_deleted(
         }
     }
     Ok(n)
+}
+
+/// A live stored event overlapping a window, as a full listing's absence check sees it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub platform_id: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub is_all_day: bool,
+}
+
+/// Live events of the calendar overlapping `[start, end)` (stored times).
+pub fn live_in_window(
+    tx: &Connection,
+    calendar_id: &str,
+    window: (i64, i64),
+) -> Result<Vec<Listed>, StoreError> {
+    let rows = tx
+        .prepare_cached(
+            "SELECT platform_id, start_time, end_time, is_all_day FROM calendar_events
+             WHERE calendar_id = ?1 AND is_deleted = 0 AND start_time < ?3 AND end_time > ?2",
+        )?
+        .query_map(params![calendar_id, window.0, window.1], |r| {
+            Ok(Listed {
+                platform_id: r.get(0)?,
+                start_time: r.get(1)?,
+                end_time: r.get(2)?,
+                is_all_day: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Google: a recurring series cancelled as a whole arrives as one cancelled master id,
+/// while the stored rows are its instances (`<master>_<start>`). Marks every live stored
+/// instance of `master_id` deleted; returns how many.
+pub fn mark_instances_deleted(
+    tx: &Transaction,
+    calendar_id: &str,
+    master_id: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    // Instance ids are the master id, `_`, then the start: the range [master_, master`).
+    let (from, to) = (format!("{master_id}_"), format!("{master_id}`"));
+    Ok(tx
+        .prepare_cached(
+            "UPDATE calendar_events
+             SET is_deleted = 1, content_hash = 'removed:' || content_hash, updated_at = ?4
+             WHERE calendar_id = ?1 AND platform_id >= ?2 AND platform_id < ?3
+               AND is_deleted = 0",
+        )?
+        .execute(params![calendar_id, from, to, now_ms])?)
 }
 
 /// Whether the calendar already holds this provider event.

@@ -57,9 +57,16 @@ pub fn migrate(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
              ({latest}); run a newer convene or restore a backup"
         )));
     }
+    // Every migration not recorded yet, in order: one numbered below the newest applied
+    // (branches merged out of order) is still applied.
+    let done: std::collections::HashSet<i64> = {
+        let mut stmt = conn.prepare("SELECT version FROM schema_migrations")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
     let mut applied = Vec::new();
     for (version, name, sql) in all() {
-        if version <= current {
+        if done.contains(&version) {
             continue;
         }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

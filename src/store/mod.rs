@@ -17,9 +17,13 @@ pub mod jobs;
 pub mod migrations;
 pub mod outbox;
 pub mod overview;
+pub mod platform_alarms;
 pub mod push;
+pub mod retention;
+pub mod sealed;
 pub mod settings;
 pub mod sync;
+pub mod sync_failures;
 pub mod webhook_endpoints;
 pub mod webhooks;
 pub mod zoom;
@@ -49,6 +53,25 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The database file, and its identity (device, inode) when it was opened: `/readyz`
+    /// notices a file deleted or replaced under the running server.
+    path: std::sync::Arc<std::path::PathBuf>,
+    file_id: Option<(u64, u64)>,
+}
+
+/// (device, inode) of a file; None where the platform has no such notion.
+fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(Some((meta.dev(), meta.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
 }
 
 impl Store {
@@ -58,7 +81,10 @@ impl Store {
             c.execute_batch(
                 // busy_timeout first: the pool opens connections in parallel, and switching
                 // a new file to WAL needs a lock another connection may briefly hold.
+                // auto_vacuum before anything else: it only takes on a new, empty file
+                // (an older database is switched once at start, `retention`).
                 "PRAGMA busy_timeout = 10000;
+                 PRAGMA auto_vacuum = INCREMENTAL;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
                  PRAGMA foreign_keys = ON;",
@@ -68,7 +94,35 @@ impl Store {
             .max_size(8)
             .connection_timeout(Duration::from_secs(30))
             .build(manager)?;
-        Ok(Store { pool })
+        // The pool has opened (and so created) the file.
+        let file_id = file_identity(path).ok().flatten();
+        Ok(Store {
+            pool,
+            path: std::sync::Arc::new(path.to_path_buf()),
+            file_id,
+        })
+    }
+
+    /// Whether the file at the database's path is still the one this store opened. A file
+    /// deleted under the server keeps working (SQLite writes to the unlinked inode), and
+    /// everything written since is lost at the next restart; a replaced one splits writes.
+    pub fn file_check(&self) -> Result<(), String> {
+        match file_identity(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+                "the database file {} was deleted while the server has it open",
+                self.path.display()
+            )),
+            Err(e) => Err(format!(
+                "cannot inspect the database file {}: {e}",
+                self.path.display()
+            )),
+            Ok(now) if self.file_id.is_some() && now != self.file_id => Err(format!(
+                "the database file {} was replaced by another file while the server has the \
+                 old one open",
+                self.path.display()
+            )),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool.
@@ -106,6 +160,58 @@ impl Store {
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// Like [`Store::write`] for a commit that must not be dropped (a rotated refresh token
+    /// the provider already issued): when the database stays busy past `busy_timeout`, or
+    /// no connection is free, the transaction is tried again with backoff instead of
+    /// failing. `f` may run more than once (only the last run commits).
+    pub async fn write_persistent<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: Fn(&Transaction) -> Result<T, E> + Send + Sync + 'static,
+    {
+        let f = std::sync::Arc::new(f);
+        let mut wait = Duration::from_millis(50);
+        let mut attempt = 0u32;
+        loop {
+            let (pool, g) = (self.pool.clone(), f.clone());
+            let outcome: Result<Result<T, E>, StoreError> =
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = pool.get()?;
+                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    match g(&tx) {
+                        Ok(v) => {
+                            tx.commit()?;
+                            Ok(Ok(v))
+                        }
+                        Err(e) => Ok(Err(e)),
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+            match outcome {
+                Ok(done) => return done,
+                Err(e) if is_busy(&e) && attempt < PERSISTENT_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "database busy; retrying a commit that must not be lost");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(E::from(e)),
+            }
+        }
+    }
+
+    /// Runs `f` with a pooled connection outside any transaction, on the blocking pool:
+    /// for `PRAGMA`s and `VACUUM` (file upkeep), not for data changes.
+    pub async fn maintain<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(f).await
     }
 
     /// Synchronous access for CLI commands and start-up (not for async contexts).
@@ -163,6 +269,22 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Tries of [`Store::write_persistent`] on a busy database (each waits `busy_timeout`).
+const PERSISTENT_ATTEMPTS: u32 = 30;
+
+/// True when the database was busy or locked (past `busy_timeout`), or no pooled connection
+/// was free: worth another try.
+pub fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ),
+        StoreError::Pool(_) => true,
+        _ => false,
+    }
 }
 
 /// True when the error is a UNIQUE constraint violation.

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreError;
+use crate::domain::{CalendarKind, CalendarStatus, Platform};
 
 pub const MASTER_KEY_CHECK: &str = "master_key_check";
 pub const WORKSPACE_WEBHOOK_SECRET: &str = "workspace_webhook_secret";
@@ -30,6 +31,13 @@ pub fn delete(conn: &Connection, key: &str) -> Result<(), StoreError> {
     conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
     Ok(())
 }
+
+/// `/readyz`: a real write, committed (a full disk or a read-only file fails here).
+pub fn write_probe(conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+    set(conn, READYZ_PROBE, &now_ms.to_string(), now_ms)
+}
+
+const READYZ_PROBE: &str = "readyz_probe";
 
 /// A platform's OAuth client as stored (secret still sealed).
 #[derive(Debug, Clone)]
@@ -61,6 +69,10 @@ pub fn get_platform_client(
         .optional()?)
 }
 
+/// Saves a platform's OAuth client. V1 calendars of that platform whose refreshes (or
+/// syncs) were failing are tried again at once: the failures may have been the old
+/// client's (an expired secret), and a refused client is retried only once a new one is
+/// saved (`calendars::client_alarm`).
 pub fn set_platform_client(
     conn: &Connection,
     platform: &str,
@@ -75,6 +87,23 @@ pub fn set_platform_client(
             client_secret_enc = excluded.client_secret_enc, updated_at = excluded.updated_at",
         params![platform, client_id, client_secret_enc, now_ms],
     )?;
+    if let Some(p) = Platform::from_v1(platform) {
+        conn.execute(
+            "UPDATE calendars SET
+                next_refresh_at = CASE WHEN refresh_failures > 0 THEN ?3 ELSE next_refresh_at END,
+                next_sync_at = CASE WHEN sync_failures > 0 AND next_sync_at < ?4 THEN ?3
+                    ELSE next_sync_at END
+             WHERE kind = ?1 AND platform = ?2 AND status <> ?5
+               AND (refresh_failures > 0 OR sync_failures > 0)",
+            params![
+                CalendarKind::V1,
+                p,
+                now_ms,
+                super::sync::PARKED,
+                CalendarStatus::Disconnected
+            ],
+        )?;
+    }
     Ok(())
 }
 

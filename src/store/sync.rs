@@ -29,6 +29,27 @@ pub fn due_calendars(
     )
 }
 
+/// At start-up: moves every overdue sync (not the never-synced ones, nor parked ones) to a
+/// random time in `[now, now + spread)`, where the spread grows with their number up to
+/// `max_spread_ms`. Returns how many moved.
+pub fn spread_overdue(
+    tx: &Transaction,
+    now_ms: i64,
+    max_spread_ms: i64,
+) -> Result<usize, StoreError> {
+    let n: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM calendars WHERE status = ?2 AND next_sync_at <= ?1",
+        params![now_ms, CalendarStatus::Connected],
+        |r| r.get(0),
+    )?;
+    let spread = (n * 250).clamp(1000, max_spread_ms.max(1000));
+    Ok(tx.execute(
+        "UPDATE calendars SET next_sync_at = ?1 + abs(random() % ?2)
+         WHERE status = ?3 AND next_sync_at <= ?1",
+        params![now_ms, spread, CalendarStatus::Connected],
+    )?)
+}
+
 /// The sync token and the window it covers, after a successful sync.
 #[derive(Debug, Clone)]
 pub struct SyncCursor {

@@ -388,7 +388,7 @@ pub fn save_refresh(
         "UPDATE zoom_oauth_credentials
          SET access_token_enc = ?2, access_token_expires_at = ?3, refresh_token_enc = ?4,
              scope = ?5, last_refresh_at = ?6, refresh_failures = 0, last_error = NULL,
-             updated_at = ?6
+             next_attempt_at = NULL, updated_at = ?6
          WHERE id = ?1 AND status = ?7",
         params![
             id,
@@ -421,7 +421,8 @@ pub fn save_customer_token(
     Ok(n > 0)
 }
 
-/// Counts a failed refresh that may succeed later (Zoom down, rate limited, ...).
+/// Counts a failed refresh that may succeed later (Zoom down, rate limited, ...) and puts
+/// the sweep's next attempt off: an hour after the first failure, doubling, at most a day.
 pub fn record_refresh_failure(
     conn: &Connection,
     id: &str,
@@ -430,7 +431,8 @@ pub fn record_refresh_failure(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE zoom_oauth_credentials
-         SET refresh_failures = refresh_failures + 1, last_error = ?2, updated_at = ?3
+         SET refresh_failures = refresh_failures + 1, last_error = ?2, updated_at = ?3,
+             next_attempt_at = ?3 + MIN(3600000 * (1 << MIN(refresh_failures, 5)), 86400000)
          WHERE id = ?1",
         params![id, error, now_ms],
     )?;
@@ -485,21 +487,24 @@ pub fn find_deauthorized(
     Ok(ids)
 }
 
-/// Healthy credentials whose refresh token was issued before `before` (oldest first).
-/// Customer-managed credentials have no refresh token and are left out.
+/// Healthy credentials whose refresh token was issued before `before` and that are not
+/// backing off after a failure at `now_ms` (oldest first). Customer-managed credentials have
+/// no refresh token and are left out.
 pub fn due_for_refresh(
     conn: &Connection,
     before: i64,
+    now_ms: i64,
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM zoom_oauth_credentials
          WHERE status = ?3 AND last_refresh_at < ?1 AND access_token_callback_url_enc IS NULL
+           AND (next_attempt_at IS NULL OR next_attempt_at <= ?4)
          ORDER BY last_refresh_at, id LIMIT ?2",
     )?;
     let ids = stmt
         .query_map(
-            params![before, limit as i64, ZoomCredentialStatus::Healthy],
+            params![before, limit as i64, ZoomCredentialStatus::Healthy, now_ms],
             |r| r.get(0),
         )?
         .collect::<Result<_, _>>()?;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    body_excerpt, keep_item, normalize, query_time, retry_after_ms, Engine, FetchContext,
-    FetchError, Fetched, HttpFailure, Window,
+    body_excerpt, normalize, query_time, retry_after_ms, Engine, FetchContext, FetchError, Fetched,
+    HttpFailure, Window,
 };
 
 pub struct Google;
@@ -24,6 +24,8 @@ struct Page<'a> {
     items: Vec<&'a RawValue>,
     next_page_token: Option<String>,
     next_sync_token: Option<String>,
+    /// The calendar's time zone (Google compares all-day events with the window in it).
+    time_zone: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -95,6 +97,7 @@ impl Engine for Google {
                     .trim_end_matches('/')
             );
             let mut items = Vec::new();
+            let mut time_zone = None;
             let mut page_token: Option<String> = None;
             loop {
                 let mut query: Vec<(&str, String)> = vec![
@@ -114,11 +117,10 @@ impl Engine for Google {
                 let body = cx.get(&url, &query, &[]).await.map_err(map_failure)?;
                 let page: Page = serde_json::from_slice(&body)
                     .map_err(|e| FetchError::Provider(format!("google: malformed page: {e}")))?;
-                items.extend(
-                    page.items
-                        .iter()
-                        .filter_map(|raw| keep_item(normalize::google(raw.get()))),
-                );
+                time_zone = time_zone.or(page.time_zone);
+                items.extend(page.items.iter().filter_map(|raw| {
+                    normalize::read_item(raw.get(), normalize::google(raw.get()))
+                }));
                 if let Some(next) = page.next_page_token {
                     page_token = Some(next);
                     continue;
@@ -126,7 +128,9 @@ impl Engine for Google {
                 let sync_token = page.next_sync_token.ok_or_else(|| {
                     FetchError::Provider("google: last page without nextSyncToken".into())
                 })?;
-                return Ok(Fetched::finished(items, token, sync_token, window));
+                let mut fetched = Fetched::finished(items, token, sync_token, window);
+                fetched.time_zone = time_zone;
+                return Ok(fetched);
             }
         })
     }

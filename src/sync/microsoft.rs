@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    body_excerpt, keep_item, normalize, query_time, retry_after_ms, Engine, FetchContext,
-    FetchError, Fetched, HttpFailure, Window,
+    body_excerpt, normalize, query_time, retry_after_ms, Engine, FetchContext, FetchError, Fetched,
+    HttpFailure, Window,
 };
 
 pub struct Microsoft;
@@ -111,11 +111,9 @@ impl Engine for Microsoft {
                 let body = cx.get(&url, &query, &headers).await.map_err(map_failure)?;
                 let page: Page = serde_json::from_slice(&body)
                     .map_err(|e| FetchError::Provider(format!("graph: malformed page: {e}")))?;
-                items.extend(
-                    page.value
-                        .iter()
-                        .filter_map(|raw| keep_item(normalize::microsoft(raw.get()))),
-                );
+                items.extend(page.value.iter().filter_map(|raw| {
+                    normalize::read_item(raw.get(), normalize::microsoft(raw.get()))
+                }));
                 if let Some(next) = page.next_link {
                     url = next;
                     query.clear();

@@ -19,6 +19,8 @@
 pub mod google;
 pub mod microsoft;
 pub mod normalize;
+pub mod stagger;
+pub mod timezones;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering::SeqCst;
@@ -84,6 +86,9 @@ pub struct Fetched {
     pub full: bool,
     /// The token for the next incremental sync and the window it covers.
     pub cursor: SyncCursor,
+    /// The calendar's time zone when the provider says it (Google `timeZone`): all-day
+    /// events are listed by their extent in it.
+    pub time_zone: Option<String>,
 }
 
 impl Fetched {
@@ -98,6 +103,7 @@ impl Fetched {
                 window_start: window.start_ms,
                 window_end: window.end_ms,
             },
+            time_zone: None,
         }
     }
 }
@@ -239,6 +245,8 @@ pub struct SyncOutcome {
     pub requests: u32,
     /// When the calendar syncs next.
     pub next_sync_at: i64,
+    /// Items that could not be read (kept as stored, recorded for the admin page).
+    pub unreadable: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +265,10 @@ pub enum SyncError {
     Provider(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The calendar's credentials (account, platform) were replaced while this sync ran:
+    /// its result belongs to the old ones and was dropped. The reconnect syncs again.
+    #[error("the calendar's credentials changed during the sync; its result was dropped")]
+    CredentialsChanged,
 }
 
 impl From<StoreError> for SyncError {
@@ -434,7 +446,7 @@ async fn record_failure(state: &AppState, calendar_id: &str, err: &SyncError) {
     let now = state.now_ms();
     // parked: stop until reconnected; floor: the provider's own Retry-After.
     let (parked, floor_ms) = match err {
-        SyncError::NotFound | SyncError::NotConnected => return,
+        SyncError::NotFound | SyncError::NotConnected | SyncError::CredentialsChanged => return,
         SyncError::Disconnected { .. } | SyncError::NoCredentials => (true, 0),
         SyncError::RateLimited { retry_after_ms } => (false, retry_after_ms.unwrap_or(0)),
         _ => (false, 0),
@@ -546,28 +558,53 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
     };
 
     let outcome_items = fetched.items.len();
+    let unreadable = fetched
+        .items
+        .iter()
+        .filter(|i| matches!(i, Item::Unreadable { .. }))
+        .count();
     let full = fetched.full;
     let id = calendar_id.to_string();
     let clock = state.clock.clone();
     let settings = state.settings.clone();
-    let committed = state
+    let mut run = Run {
+        window,
+        // Set inside the commit, from the push state read there.
+        next_sync_at: 0,
+        credentials_version: cal.credentials_version,
+        stored_cursor: stored.as_ref().map(|(t, w)| SyncCursor {
+            token: t.clone(),
+            window_start: w.start_ms,
+            window_end: w.end_ms,
+        }),
+    };
+    let (applied, next_sync_at, wake_push) = state
         .store
         .write(move |tx| {
             let now = clock.now_ms();
             let push = store::push::sync_view(tx, &id, now)?;
-            let next_at = next_sync_after(now, started, &push, &settings);
-            let Some(changed) = apply(tx, &clock, &id, fetched, window, next_at)? else {
-                return Ok(None);
+            run.next_sync_at = next_sync_after(now, started, &push, &settings);
+            let applied = apply(tx, &clock, &id, fetched, &run)?;
+            let Applied::Changed(changed) = applied else {
+                return Ok::<_, StoreError>((applied, run.next_sync_at, false));
             };
             let broken = changed > 0
                 && push.live
                 && store::push::flag_if_broken(tx, &id, now, PUSH_QUIET_MS)?;
             let wake_push = broken || (push.needs_channel && settings.push_enabled());
-            Ok::<_, StoreError>(Some((changed, next_at, wake_push)))
+            Ok((applied, run.next_sync_at, wake_push))
         })
         .await?;
-    let Some((changed, next_sync_at, wake_push)) = committed else {
-        return Err(SyncError::NotFound);
+    let changed = match applied {
+        Applied::Changed(n) => n,
+        Applied::Gone => return Err(SyncError::NotFound),
+        Applied::Superseded => {
+            tracing::info!(
+                calendar_id,
+                "credentials changed during the sync; result dropped"
+            );
+            return Err(SyncError::CredentialsChanged);
+        }
     };
     if wake_push {
         state.wake.push.notify_one();
@@ -588,28 +625,56 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
         items: outcome_items,
         requests: requests.load(Ordering::Relaxed),
         next_sync_at,
+        unreadable,
     })
 }
 
-/// Applies a listing in one transaction; None when the calendar was deleted meanwhile.
+/// What a sync knew when it started, for its commit.
+struct Run {
+    window: Window,
+    next_sync_at: i64,
+    /// The calendar's `credentials_version` when the sync started: a sync that outlived a
+    /// credentials reset must not commit the old account's events and token.
+    credentials_version: i64,
+    /// The token the incremental listing started from (kept when an item was unreadable).
+    stored_cursor: Option<SyncCursor>,
+}
+
+/// What [`apply`] did.
+enum Applied {
+    /// Committed; this many events changed.
+    Changed(usize),
+    /// The calendar was deleted meanwhile.
+    Gone,
+    /// Its credentials were replaced meanwhile: nothing written.
+    Superseded,
+}
+
+/// Applies a listing in one transaction (see [`Applied`]).
 fn apply(
     tx: &rusqlite::Transaction,
     clock: &crate::state::Clock,
     calendar_id: &str,
     fetched: Fetched,
-    window: Window,
-    next_sync_at: i64,
-) -> Result<Option<usize>, StoreError> {
+    run: &Run,
+) -> Result<Applied, StoreError> {
     let Some(cal) = store::calendars::get(tx, calendar_id)? else {
-        return Ok(None);
+        return Ok(Applied::Gone);
     };
+    if cal.credentials_version != run.credentials_version {
+        return Ok(Applied::Superseded);
+    }
     let now = clock.now_ms();
+    let window = run.window;
     let token_window = Window {
         start_ms: fetched.cursor.window_start,
         end_ms: fetched.cursor.window_end,
     };
     let mut changed = 0usize;
     let mut listed: HashSet<String> = HashSet::new();
+    // An item that could not be read at all (no id): absence proves nothing this time.
+    let mut blind = false;
+    let mut unreadable = false;
     for item in &fetched.items {
         match item {
             Item::Upsert(ev) => {
@@ -625,25 +690,52 @@ fn apply(
                 if store::events::upsert(tx, calendar_id, ev, now)? {
                     changed += 1;
                 }
+                store::sync_failures::clear(tx, calendar_id, &ev.platform_id)?;
             }
             Item::Remove { platform_id } => {
                 if store::events::mark_deleted(tx, calendar_id, platform_id, now)? {
                     changed += 1;
                 }
+                if cal.platform == Platform::Google {
+                    // A series cancelled as a whole: one cancelled master id, stored
+                    // instances `<master>_<start>`.
+                    changed +=
+                        store::events::mark_instances_deleted(tx, calendar_id, platform_id, now)?;
+                }
+                store::sync_failures::clear(tx, calendar_id, platform_id)?;
+            }
+            Item::Unreadable { platform_id, error } => {
+                // The stored copy stays as it is (not deleted, not changed).
+                unreadable = true;
+                match platform_id {
+                    Some(id) => {
+                        listed.insert(id.clone());
+                    }
+                    None => blind = true,
+                }
+                let id = platform_id.as_deref().unwrap_or("");
+                store::sync_failures::record(tx, calendar_id, id, error, now)?;
             }
             Item::Skip => {}
         }
     }
-    if fetched.full {
-        changed += store::events::mark_unlisted_deleted(
+    if fetched.full && !blind {
+        changed += mark_unlisted(
             tx,
             calendar_id,
-            (window.start_ms, window.end_ms),
+            window,
             &listed,
+            fetched.time_zone.as_deref(),
             now,
         )?;
     }
-    store::sync::record_success(tx, calendar_id, &fetched.cursor, next_sync_at, now)?;
+    // An incremental sync does not move past an item it could not read: the same changes
+    // are asked for again next time (re-applying the readable ones changes nothing).
+    let cursor = match (&run.stored_cursor, unreadable && !fetched.full) {
+        (Some(old), true) => old,
+        _ => &fetched.cursor,
+    };
+    store::sync::record_success(tx, calendar_id, cursor, run.next_sync_at, now)?;
     if changed > 0 {
         store::outbox::enqueue(
             tx,
@@ -664,19 +756,58 @@ fn apply(
             now,
         )?;
     }
-    Ok(Some(changed))
+    Ok(Applied::Changed(changed))
 }
 
-/// Logs and drops items that cannot be normalized (one bad event must not stop a sync).
-fn keep_item(result: Result<Item, normalize::NormalizeError>) -> Option<Item> {
-    match result {
-        Ok(Item::Skip) => None,
-        Ok(item) => Some(item),
-        Err(e) => {
-            tracing::warn!(error = %e, "skipping provider event");
-            None
+/// After a full listing of `window`: the live stored events it should have listed but did
+/// not are gone. All-day events are listed by their extent in the calendar's own zone
+/// (Google filters `timeMin`/`timeMax` that way), so one at the window's edge may be left
+/// out while its stored (UTC-midnight) row still overlaps the window: it counts as absent
+/// only when the provider certainly had to list it.
+fn mark_unlisted(
+    tx: &rusqlite::Transaction,
+    calendar_id: &str,
+    window: Window,
+    listed: &HashSet<String>,
+    time_zone: Option<&str>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    const HOUR: i64 = 3600 * 1000;
+    let tz = time_zone.and_then(timezones::resolve);
+    let mut n = 0;
+    for ev in store::events::live_in_window(tx, calendar_id, (window.start_ms, window.end_ms))? {
+        if listed.contains(&ev.platform_id) {
+            continue;
+        }
+        if ev.is_all_day {
+            let expected = match tz {
+                Some(tz) => {
+                    let day = |ms: i64| {
+                        chrono::DateTime::from_timestamp_millis(ms)
+                            .unwrap_or_default()
+                            .date_naive()
+                    };
+                    let start =
+                        timezones::local_midnight(tz, day(ev.start_time)).timestamp_millis();
+                    let end = timezones::local_midnight(tz, day(ev.end_time)).timestamp_millis();
+                    window.overlaps(start, end)
+                }
+                // Zone unknown: listed for sure only if it overlaps the window in every
+                // zone from UTC+14 to UTC-12.
+                None => {
+                    ev.end_time - 14 * HOUR > window.start_ms
+                        && ev.start_time + 12 * HOUR < window.end_ms
+                }
+            };
+            if !expected {
+                continue;
+            }
+        }
+        if store::events::mark_deleted(tx, calendar_id, &ev.platform_id, now)? {
+            n += 1;
         }
     }
+    Ok(n)
 }
 
 /// The error body's text for messages (bounded, never a token).

@@ -20,6 +20,37 @@ pub enum Item {
     },
     /// Nothing to store (e.g. a Graph series master).
     Skip,
+    /// The provider sent something that does not normalize: the stored copy (if any) is
+    /// kept, the failure recorded, and the sync does not move past it (`sync::apply`).
+    Unreadable {
+        /// The item's id when at least that could be read.
+        platform_id: Option<String>,
+        error: String,
+    },
+}
+
+/// What to make of one provider item's normalization: `None` for nothing to store, an
+/// [`Item::Unreadable`] (with the id, when readable) for a failure.
+pub fn read_item(raw: &str, result: Result<Item, NormalizeError>) -> Option<Item> {
+    match result {
+        Ok(Item::Skip) => None,
+        Ok(item) => Some(item),
+        Err(e) => {
+            #[derive(Deserialize)]
+            struct Id {
+                id: Option<String>,
+            }
+            let platform_id = serde_json::from_str::<Id>(raw)
+                .ok()
+                .and_then(|i| i.id)
+                .filter(|id| !id.is_empty());
+            tracing::warn!(event_id = platform_id.as_deref().unwrap_or("?"), error = %e, "cannot read a provider event; its stored copy is kept");
+            Some(Item::Unreadable {
+                platform_id,
+                error: e.0,
+            })
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -322,8 +353,12 @@ pub fn microsoft(raw: &str) -> Result<Item, NormalizeError> {
             ev.id
         )));
     };
-    let start_time = graph_when(start)?;
-    let end_time = graph_when(end)?;
+    let (start_time, end_time) = if ev.is_all_day {
+        // All-day dates are floating: the date as written, at midnight UTC (as Google's).
+        (graph_date(start)?, graph_date(end)?)
+    } else {
+        (graph_when(start, &ev.id)?, graph_when(end, &ev.id)?)
+    };
     let link = meeting_links::detect(
         ev.online_meeting
             .as_ref()
@@ -397,9 +432,11 @@ pub fn microsoft(raw: &str) -> Result<Item, NormalizeError> {
     })))
 }
 
-/// Graph `dateTime` is zone-less (`2026-11-23T15:00:00.0000000`); we ask for UTC with
-/// `Prefer: outlook.timezone="UTC"`, and an offset, when present, is honoured.
-fn graph_when(w: &MWhen) -> Result<i64, NormalizeError> {
+/// Graph `dateTime` is zone-less (`2026-11-23T15:00:00.0000000`) with the zone aside. We
+/// ask for UTC with `Prefer: outlook.timezone="UTC"`, but a mailbox may answer in its own
+/// zone (a Windows or IANA name): converted (`timezones`). An offset, when present, is
+/// honoured; an unknown zone is read as UTC with a warning naming the event.
+fn graph_when(w: &MWhen, event_id: &str) -> Result<i64, NormalizeError> {
     let dt = w
         .date_time
         .as_deref()
@@ -409,15 +446,27 @@ fn graph_when(w: &MWhen) -> Result<i64, NormalizeError> {
     }
     let naive = NaiveDateTime::parse_from_str(dt, "%Y-%m-%dT%H:%M:%S%.f")
         .map_err(|e| NormalizeError(format!("bad dateTime {dt}: {e}")))?;
-    if let Some(tz) = w.time_zone.as_deref() {
-        if !matches!(
-            tz,
-            "UTC" | "Etc/UTC" | "Etc/GMT" | "GMT" | "tzone://Microsoft/Utc"
-        ) {
-            tracing::debug!(time_zone = tz, "graph time not in UTC; taken as UTC");
+    let zone = w.time_zone.as_deref().unwrap_or("UTC");
+    match super::timezones::resolve(zone) {
+        Some(tz) => Ok(super::timezones::local_to_utc(tz, naive).timestamp_millis()),
+        None => {
+            tracing::warn!(
+                event_id,
+                time_zone = zone,
+                "unknown time zone in a Graph event; its time is read as UTC"
+            );
+            Ok(DateTime::<Utc>::from_naive_utc_and_offset(naive, Utc).timestamp_millis())
         }
     }
-    Ok(DateTime::<Utc>::from_naive_utc_and_offset(naive, Utc).timestamp_millis())
+}
+
+/// The date of an all-day Graph bound (`2026-11-23T00:00:00.0000000`), at midnight UTC.
+fn graph_date(w: &MWhen) -> Result<i64, NormalizeError> {
+    let dt = w
+        .date_time
+        .as_deref()
+        .ok_or_else(|| NormalizeError("graph time without dateTime".into()))?;
+    date_ms(dt.get(..10).unwrap_or(dt))
 }
 
 fn same_email(a: Option<&str>, b: Option<&str>) -> bool {
@@ -496,6 +545,51 @@ mod tests {
                 platform_id: "m2".into()
             }
         );
+    }
+
+    #[test]
+    fn graph_times_in_other_zones_are_converted() {
+        let ev = |zone: &str, start: &str| {
+            format!(
+                r#"{{"id":"z","subject":"s","isAllDay":false,
+                "start":{{"dateTime":"{start}","timeZone":"{zone}"}},
+                "end":{{"dateTime":"{start}","timeZone":"{zone}"}}}}"#
+            )
+        };
+        // 09:00 Pacific in January is 17:00 UTC; 09:00 Berlin in July is 07:00 UTC.
+        let e =
+            upsert(microsoft(&ev("Pacific Standard Time", "2026-01-15T09:00:00.0000000")).unwrap());
+        assert_eq!(e.start_time, 1_768_496_400_000);
+        let e = upsert(microsoft(&ev("Europe/Berlin", "2026-07-15T09:00:00.0000000")).unwrap());
+        assert_eq!(e.start_time, 1_784_098_800_000);
+        let e = upsert(microsoft(&ev("UTC", "2026-01-15T17:00:00.0000000")).unwrap());
+        assert_eq!(e.start_time, 1_768_496_400_000);
+        // Unknown: read as UTC (and warned about).
+        let e =
+            upsert(microsoft(&ev("Mars Standard Time", "2026-01-15T17:00:00.0000000")).unwrap());
+        assert_eq!(e.start_time, 1_768_496_400_000);
+        // All-day dates stay the date, whatever the zone.
+        let raw = r#"{"id":"d","isAllDay":true,
+            "start":{"dateTime":"2026-11-23T00:00:00.0000000","timeZone":"Tokyo Standard Time"},
+            "end":{"dateTime":"2026-11-24T00:00:00.0000000","timeZone":"Tokyo Standard Time"}}"#;
+        let e = upsert(microsoft(raw).unwrap());
+        assert_eq!(e.start_time, date_ms("2026-11-23").unwrap());
+        assert_eq!(e.end_time - e.start_time, 86_400_000);
+    }
+
+    #[test]
+    fn unreadable_items_keep_their_id() {
+        let raw = r#"{"id":"g9","status":"confirmed","start":{"dateTime":"nope"},"end":{"date":"2026-01-01"}}"#;
+        match read_item(raw, google(raw)) {
+            Some(Item::Unreadable { platform_id, .. }) => {
+                assert_eq!(platform_id.as_deref(), Some("g9"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match read_item("[]", google("[]")) {
+            Some(Item::Unreadable { platform_id, .. }) => assert_eq!(platform_id, None),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! Client authentication is HTTP Basic only (Zoom rejects form credentials), and the
 //! `redirect_uri` is passed through byte for byte: Zoom compares it exactly with the app's
 //! registered one, trailing slash included.
+//!
+//! Token calls are never re-sent once Zoom may have handled them: a refresh rotates the
+//! refresh token (the old one dies at once) and a code is single-use, so a re-send after a
+//! lost answer only earns "Invalid Token!". They get a generous timeout, the body is read
+//! in full before anything else, and only a call that never reached Zoom (connection
+//! failed) or that Zoom answered with 429/5xx is tried again ([`ZoomError::AnswerLost`]).
 
 use std::time::Duration;
 
@@ -49,12 +55,18 @@ pub enum ZoomError {
         error: String,
         reason: String,
     },
-    /// Worth another try: 5xx, 429, a connection failure or an unreadable answer.
+    /// Worth another try: 5xx, 429, a connection failure (or, on a read-only call, an
+    /// unreadable answer).
     #[error("{message}")]
     Transient {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// A token call reached Zoom but its answer was lost (timeout, connection broken,
+    /// unreadable 2xx): Zoom may have handled it (rotated the refresh token, used the
+    /// code), so it is not sent again.
+    #[error("Zoom may have handled the request, but its answer was lost ({message})")]
+    AnswerLost { message: String },
 }
 
 impl ZoomError {
@@ -70,6 +82,8 @@ impl ZoomError {
 const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(1200)];
 /// A `Retry-After` longer than this is not waited out inside a request.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Token calls may take this long: a slow answer beats a lost one.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs `call` again after transient errors, with backoff.
 pub(super) async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ZoomError>
@@ -145,10 +159,25 @@ async fn token_request(
         .post(state.settings.providers.zoom_token.clone())
         .basic_auth(client_id, Some(client_secret))
         .form(form)
+        .timeout(TOKEN_TIMEOUT)
         .send()
         .await
-        .map_err(transport)?;
-    read_json(res).await
+        .map_err(|e| {
+            if e.is_connect() {
+                // Never reached Zoom: safe to try again.
+                transport(e)
+            } else {
+                lost(e)
+            }
+        })?;
+    read_json(res, false).await
+}
+
+/// A token call's transport failure after the request may have been handled.
+fn lost(e: reqwest::Error) -> ZoomError {
+    ZoomError::AnswerLost {
+        message: without_url(&e),
+    }
 }
 
 /// `GET {CONVENE_ZOOM_API_URL}/users/me` with the access token.
@@ -170,7 +199,7 @@ pub async fn users_me(state: &AppState, access_token: &str) -> Result<ZoomUser, 
             .send()
             .await
             .map_err(transport)?;
-        read_json(res).await
+        read_json(res, true).await
     })
     .await
 }
@@ -191,8 +220,11 @@ fn without_url(e: &reqwest::Error) -> String {
     msg
 }
 
+/// Reads the whole body first, then sorts the answer. `idempotent`: a call that may be
+/// repeated freely (a GET), so a broken or unreadable answer is simply transient.
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     res: reqwest::Response,
+    idempotent: bool,
 ) -> Result<T, ZoomError> {
     let status = res.status().as_u16();
     let retry_after = res
@@ -201,11 +233,25 @@ pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = res.text().await.map_err(transport)?;
+    let body = match res.bytes().await {
+        Ok(b) => b.to_vec(),
+        Err(e) if idempotent => return Err(transport(e)),
+        Err(e) if (200..300).contains(&status) => return Err(lost(e)),
+        // An error answer cut short: Zoom said no, the details are lost.
+        Err(_) => Vec::new(),
+    };
+    let body = String::from_utf8_lossy(&body);
     if (200..300).contains(&status) {
-        return serde_json::from_str(&body).map_err(|e| ZoomError::Transient {
-            message: format!("Zoom answered {status} with an unreadable body: {e}"),
-            retry_after: None,
+        return serde_json::from_str(&body).map_err(|e| {
+            let message = format!("Zoom answered {status} with an unreadable body: {e}");
+            if idempotent {
+                ZoomError::Transient {
+                    message,
+                    retry_after: None,
+                }
+            } else {
+                ZoomError::AnswerLost { message }
+            }
         });
     }
     if status == 429 || status >= 500 {

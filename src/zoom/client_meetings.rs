@@ -40,7 +40,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
             .send()
             .await
             .map_err(transport)?;
-        read_json(res).await
+        read_json(res, true).await
     })
     .await
 }

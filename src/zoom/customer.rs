@@ -161,7 +161,10 @@ pub async fn access_token(
                 .await
                 .map_err(|e: StoreError| TokenError::Internal(e.to_string()))?;
             Err(match e {
-                ZoomError::Transient { .. } => TokenError::Unavailable(message),
+                // The callback is the customer's: asking again cannot rotate anything away.
+                ZoomError::Transient { .. } | ZoomError::AnswerLost { .. } => {
+                    TokenError::Unavailable(message)
+                }
                 ZoomError::Rejected { .. } => TokenError::Rejected(message),
             })
         }

@@ -133,6 +133,8 @@ pub async fn mint(
             reason,
             scope: kind.scope(),
         }),
-        Err(e @ ZoomError::Transient { .. }) => Err(MintError::Unavailable(e.to_string())),
+        Err(e @ (ZoomError::Transient { .. } | ZoomError::AnswerLost { .. })) => {
+            Err(MintError::Unavailable(e.to_string()))
+        }
     }
 }

@@ -5,6 +5,12 @@
 //! per-credential lock (single flight), and the new tokens are committed before anyone
 //! gets the access token. A refresh Zoom refuses as an invalid token turns the credential
 //! `unhealthy` and announces it (`zoom_oauth_credential.update`) in the same transaction.
+//!
+//! The exchange and the commit of its answer run detached from the caller
+//! (`state.detached`, with the credential's lock moved along): a client that disconnects
+//! or a shutdown cannot drop the only valid refresh token between Zoom's answer and the
+//! commit, and a busy database delays the commit instead of losing it. A refresh whose
+//! answer was lost is not re-sent (`client::ZoomError::AnswerLost`).
 
 use crate::coord::LockName;
 use crate::domain::ZoomCredentialStatus;
@@ -85,19 +91,36 @@ pub async fn access_token(state: &AppState, id: &str) -> Result<AccessToken, Tok
     if seen.access_token_expires_at - state.now_ms() > MIN_REMAINING_MS {
         return open(state, &seen);
     }
-    let _guard = state.locks.lock(LockName::ZoomCredential(id)).await;
-    let cred = load(state, id).await?;
-    if !cred.is_healthy() {
-        return Err(TokenError::Unhealthy(unhealthy_reason(&cred)));
-    }
-    let now = state.now_ms();
-    // Someone refreshed while we waited: take theirs rather than rotate again.
-    let refreshed_meanwhile =
-        cred.access_token_enc != seen.access_token_enc && cred.access_token_expires_at > now;
-    if cred.access_token_expires_at - now > MIN_REMAINING_MS || refreshed_meanwhile {
-        return open(state, &cred);
-    }
-    refresh_locked(state, &cred, "access token requested").await
+    let guard = state.locks.lock(LockName::ZoomCredential(id)).await;
+    let (st, id) = (state.clone(), id.to_string());
+    detached(state, async move {
+        let _guard = guard;
+        let cred = load(&st, &id).await?;
+        if !cred.is_healthy() {
+            return Err(TokenError::Unhealthy(unhealthy_reason(&cred)));
+        }
+        let now = st.now_ms();
+        // Someone refreshed while we waited: take theirs rather than rotate again.
+        let refreshed_meanwhile =
+            cred.access_token_enc != seen.access_token_enc && cred.access_token_expires_at > now;
+        if cred.access_token_expires_at - now > MIN_REMAINING_MS || refreshed_meanwhile {
+            return open(&st, &cred);
+        }
+        refresh_locked(&st, &cred, "access token requested").await
+    })
+    .await
+}
+
+/// Runs `work` (which holds the credential's lock) to its end even if the caller is dropped.
+async fn detached<T: Send + 'static>(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<T, TokenError>> + Send + 'static,
+) -> Result<T, TokenError> {
+    state
+        .detached
+        .run(work)
+        .await
+        .map_err(TokenError::Internal)?
 }
 
 /// Refreshes now, whatever the access token's age (`validate/`); a customer-managed
@@ -125,13 +148,18 @@ pub async fn refresh_if_due(
     id: &str,
     due_before: i64,
 ) -> Result<bool, TokenError> {
-    let _guard = state.locks.lock(LockName::ZoomCredential(id)).await;
-    let cred = load(state, id).await?;
-    if !cred.is_healthy() || cred.last_refresh_at >= due_before {
-        return Ok(false);
-    }
-    refresh_locked(state, &cred, "scheduled refresh").await?;
-    Ok(true)
+    let guard = state.locks.lock(LockName::ZoomCredential(id)).await;
+    let (st, id) = (state.clone(), id.to_string());
+    detached(state, async move {
+        let _guard = guard;
+        let cred = load(&st, &id).await?;
+        if !cred.is_healthy() || cred.last_refresh_at >= due_before {
+            return Ok(false);
+        }
+        refresh_locked(&st, &cred, "scheduled refresh").await?;
+        Ok(true)
+    })
+    .await
 }
 
 /// The refresh itself; the caller holds the credential's lock.
@@ -159,9 +187,10 @@ async fn refresh_locked(
             let access_enc = state.keys.encrypt(&tokens.access_token);
             let refresh_enc = state.keys.encrypt(&tokens.refresh_token);
             let scope = tokens.scope.clone();
+            // The rotated refresh token is the only valid one now: retried, never dropped.
             let saved = state
                 .store
-                .write(move |tx| {
+                .write_persistent(move |tx| {
                     let ok = zs::save_refresh(
                         tx,
                         &id,
@@ -190,28 +219,61 @@ async fn refresh_locked(
             })
         }
         Err(e) if e.is_invalid_grant() => {
-            let reason = format!("Zoom refused the refresh token: {e}");
+            let mut reason = format!("Zoom refused the refresh token: {e}");
+            if cred
+                .last_error
+                .as_deref()
+                .is_some_and(|l| l.starts_with(ANSWER_LOST))
+            {
+                reason.push_str(
+                    " (an earlier refresh's answer was lost in transit; Zoom had probably \
+                     rotated the token then)",
+                );
+            }
             mark_unhealthy(state, &cred.id, "refresh_refused", &reason).await?;
             Err(TokenError::Unhealthy(reason))
         }
         Err(e) => {
-            let message = e.to_string();
-            let now = state.now_ms();
-            let msg = message.clone();
-            state
-                .store
-                .write(move |tx| {
-                    zs::record_refresh_failure(tx, &id, &msg, now)?;
-                    zs::add_event(tx, &id, "refresh_error", Some(&msg), now)
-                })
-                .await?;
+            let (message, kind) = match &e {
+                // Kept healthy and NOT re-sent: Zoom may have rotated the token already.
+                ZoomError::AnswerLost { .. } => {
+                    (format!("{ANSWER_LOST}{e}"), "refresh_answer_lost")
+                }
+                _ => (e.to_string(), "refresh_error"),
+            };
+            record_failure(state, &cred.id, kind, &message).await?;
             tracing::warn!(credential = %cred.id, error = %message, "Zoom refresh failed");
             Err(match e {
-                ZoomError::Transient { .. } => TokenError::Unavailable(message),
+                ZoomError::Transient { .. } | ZoomError::AnswerLost { .. } => {
+                    TokenError::Unavailable(message)
+                }
                 ZoomError::Rejected { .. } => TokenError::Rejected(message),
             })
         }
     }
+}
+
+/// Starts `last_error` when a refresh's answer was lost.
+const ANSWER_LOST: &str = "answer lost: ";
+
+/// Counts a failed refresh, records why in the history, and schedules the next attempt of
+/// the sweep with backoff (`next_attempt_at`), so a failing credential never keeps its
+/// place at the head of the queue.
+pub async fn record_failure(
+    state: &AppState,
+    id: &str,
+    kind: &'static str,
+    message: &str,
+) -> Result<(), StoreError> {
+    let now = state.now_ms();
+    let (id, msg) = (id.to_string(), message.to_string());
+    state
+        .store
+        .write(move |tx| {
+            zs::record_refresh_failure(tx, &id, &msg, now)?;
+            zs::add_event(tx, &id, kind, Some(&msg), now)
+        })
+        .await
 }
 
 /// Marks the credential unhealthy and, if that changed it, records why and enqueues

@@ -19,6 +19,11 @@ mod schema;
 mod sync;
 mod sync_fixtures;
 mod webhooks;
+mod year_clients;
+mod year_keys;
+mod year_ops;
+mod year_sync;
+mod year_tokens;
 mod zoom;
 mod zoom_parity;
 

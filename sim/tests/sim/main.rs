@@ -5,5 +5,6 @@ mod faults;
 mod google;
 mod microsoft;
 mod push;
+mod quirks;
 mod zoom;
 mod zoom_meetings;
