@@ -248,6 +248,7 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
         }
         Command::Backup { path } => {
             store.backup_to(&path)?;
+            store.blocking_write(|tx| store::ops::record_backup(tx, store::now_ms()))?;
             println!("backup written to {}", path.display());
         }
         Command::Serve | Command::Check => unreachable!("handled before"),

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod pagination;
 pub mod params;
 

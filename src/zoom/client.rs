@@ -146,9 +146,9 @@ async fn token_request(
         .basic_auth(client_id, Some(client_secret))
         .form(form)
         .send()
-        .await
-        .map_err(transport)?;
-    read_json(res).await
+        .await;
+    crate::metrics::provider_request("zoom", "token", status_of(&res));
+    read_json(res.map_err(transport)?).await
 }
 
 /// `GET {CONVENE_ZOOM_API_URL}/users/me` with the access token.
@@ -168,11 +168,15 @@ pub async fn users_me(state: &AppState, access_token: &str) -> Result<ZoomUser, 
             .get(&url)
             .bearer_auth(access_token)
             .send()
-            .await
-            .map_err(transport)?;
-        read_json(res).await
+            .await;
+        crate::metrics::provider_request("zoom", "users_me", status_of(&res));
+        read_json(res.map_err(transport)?).await
     })
     .await
+}
+
+fn status_of(res: &Result<reqwest::Response, reqwest::Error>) -> Option<u16> {
+    res.as_ref().ok().map(|r| r.status().as_u16())
 }
 
 fn transport(e: reqwest::Error) -> ZoomError {

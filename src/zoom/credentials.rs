@@ -114,9 +114,16 @@ pub async fn create(
         updated_at: now,
     };
     let stored = cred.clone();
+    let email = user.email.clone();
     match state
         .store
-        .write(move |tx| zs::insert_credential(tx, &stored))
+        .write(move |tx| {
+            let inserted = zs::insert_credential(tx, &stored)?;
+            if matches!(inserted, zs::InsertCredential::Inserted) {
+                crate::store::search::set_zoom_credential_email(tx, &stored.id, email.as_deref())?;
+            }
+            Ok::<_, crate::store::StoreError>(inserted)
+        })
         .await?
     {
         zs::InsertCredential::Inserted => Ok(cred),

@@ -1,0 +1,1 @@
+//! `convene demo` (placeholder).
