@@ -77,8 +77,20 @@ static STARTED: OnceLock<Instant> = OnceLock::new();
 /// Marks the process start (the first call wins); uptime counts from here.
 pub fn mark_started() {
     let _ = STARTED.get_or_init(Instant::now);
-    // Register the counters so they are listed (at 0) before anything happened.
-    let _ = counters();
+    // The known label combinations are listed at 0 before anything happened, so rates
+    // and alerts work from the first scrape.
+    let c = counters();
+    for provider in ["google", "microsoft"] {
+        for outcome in ["ok", "error"] {
+            c.sync_runs.with_label_values(&[provider, outcome]);
+        }
+        for outcome in ["ok", "refused", "transient"] {
+            c.token_refreshes.with_label_values(&[provider, outcome]);
+        }
+    }
+    for outcome in ["delivered", "retrying", "failed"] {
+        c.webhook_deliveries.with_label_values(&[outcome]);
+    }
 }
 
 /// Seconds since [`mark_started`].

@@ -16,13 +16,13 @@ const REDIRECT: &str = "https://app.test/oauth-callback/zoom/";
 const CLIENT_SECRET: &str = "zoom-client-secret-do-not-show";
 const WEBHOOK_SECRET: &str = "zoom-webhook-secret-do-not-show";
 
-struct ZoomApp {
+pub struct ZoomApp {
     id: String,
     client_id: String,
 }
 
 /// Registers a Zoom OAuth client at the simulator and the matching app in Convene.
-async fn create_app(app: &TestApp, kind: &str) -> ZoomApp {
+pub async fn create_app(app: &TestApp, kind: &str) -> ZoomApp {
     let client_id = format!("zoom-{kind}-{}", uuid::Uuid::new_v4().simple());
     app.sim
         .create_oauth_client(
@@ -89,7 +89,7 @@ async fn connect(app: &TestApp, zapp: &ZoomApp, user: &str) -> Value {
 }
 
 /// Connects `user` and returns the new credential's id.
-async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
+pub async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
     connect(app, zapp, user).await["id"]
         .as_str()
         .unwrap()
