@@ -443,3 +443,80 @@ fn the_public_url_follows_the_listen_address_unless_set() {
         "https://cal.example.com"
     );
 }
+
+#[tokio::test]
+async fn the_demo_connects_both_calendars_and_webhooks_and_a_bot_follow_a_moved_meeting() {
+    let app = spawn_app().await;
+    let info = convene::demo::set_up(&app.state, &app.sim).await.unwrap();
+    assert!(info.api_key.starts_with("cvn_"));
+    assert!(info.admin_password.len() >= 10);
+    for id in [&info.google_calendar_id, &info.microsoft_calendar_id] {
+        let cal: serde_json::Value = app
+            .get(&format!("/api/v2/calendars/{id}/"))
+            .await
+            .json()
+            .await
+            .unwrap_or_default();
+        let status = app
+            .state
+            .store
+            .read({
+                let id = id.to_string();
+                move |c| convene::store::calendar_admin::status_of(c, &id)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            status,
+            Some(convene::domain::CalendarStatus::Connected),
+            "{id}: {cal}"
+        );
+    }
+    // Every delivery reaches the built-in receiver, and the admin log shows them delivered.
+    deliver(&app).await;
+    let counts = app
+        .state
+        .store
+        .read(|c| convene::store::webhooks::delivery_counts(c, None))
+        .await
+        .unwrap();
+    assert!(counts.delivered >= 2, "{counts:?}");
+    assert_eq!(counts.retrying + counts.failed + counts.pending, 0, "{counts:?}");
+    // The printed admin password signs in.
+    let client = crate::admin::new_client();
+    let res = crate::admin::try_login(&app, &client, &info.admin_password).await;
+    assert_eq!(res.status(), 303);
+    let (_, log) = page(&app, &client, "/admin/webhooks/deliveries/").await;
+    assert!(log.contains(&info.receiver_url));
+    assert!(log.contains("calendar.sync_events"));
+
+    // The meeting moves at the provider: sync → webhook → the bot moves with it.
+    let bot_before: serde_json::Value = app
+        .get(&format!("/api/v2/calendar-events/{}/", info.bot_event_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bot_before["bots"].as_array().map(Vec::len), Some(1), "{bot_before}");
+    let m = &info.review;
+    let later = chrono::Duration::minutes(30);
+    app.sim
+        .move_event(&m.account, &m.event_id, m.start + later, m.end + later)
+        .await;
+    let outcome = convene::sync::sync_calendar(&app.state, &info.google_calendar_id)
+        .await
+        .unwrap();
+    assert_eq!(outcome.changed, 1);
+    convene::scheduling::dispatch::bot_sweep(&app.state).await.unwrap();
+    deliver(&app).await;
+    let (_, log) = page(&app, &client, "/admin/webhooks/deliveries/?q=bot.scheduled").await;
+    assert!(log.contains("bot.scheduled"), "the moved bot is announced");
+    let after: serde_json::Value = app
+        .get(&format!("/api/v2/calendar-events/{}/", info.bot_event_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(after["start_time"], bot_before["start_time"]);
+    assert_eq!(after["bots"].as_array().map(Vec::len), Some(1), "{after}");
+}
