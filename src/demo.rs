@@ -200,7 +200,9 @@ pub async fn set_up(
         vec![settings.public_link("/api/v1/calendar/ms_oauth_callback/")],
     )
     .await;
-    let alice = sim.create_account(Provider::Google, "alice@acme.test").await;
+    let alice = sim
+        .create_account(Provider::Google, "alice@acme.test")
+        .await;
     let bob = sim
         .create_account(Provider::Microsoft, "bob@contoso.test")
         .await;
@@ -216,9 +218,13 @@ pub async fn set_up(
         .await;
     sim.create_event(
         &alice,
-        EventSpec::new("Team standup", hour(20), hour(20) + ChronoDuration::minutes(15))
-            .meet("https://meet.google.com/abc-defg-hij")
-            .daily(5),
+        EventSpec::new(
+            "Team standup",
+            hour(20),
+            hour(20) + ChronoDuration::minutes(15),
+        )
+        .meet("https://meet.google.com/abc-defg-hij")
+        .daily(5),
     )
     .await;
     sim.create_event(
@@ -364,7 +370,11 @@ pub async fn set_up(
 }
 
 /// Saves the demo's platform clients and sets the admin password (signing out sessions).
-fn prepare(store: &store::Store, keys: &crate::crypto::Keyring, password: &str) -> anyhow::Result<()> {
+fn prepare(
+    store: &store::Store,
+    keys: &crate::crypto::Keyring,
+    password: &str,
+) -> anyhow::Result<()> {
     let google_sealed = keys.encrypt(GOOGLE_CLIENT.1);
     let ms_sealed = keys.encrypt(MICROSOFT_CLIENT.1);
     let hash = crate::crypto::hash_password(password);
@@ -374,7 +384,12 @@ fn prepare(store: &store::Store, keys: &crate::crypto::Keyring, password: &str) 
         kv::set_platform_client(tx, "microsoft", MICROSOFT_CLIENT.0, &ms_sealed, at)?;
         kv::set(tx, kv::ADMIN_PASSWORD_HASH, &hash, at)?;
         kv::delete(tx, kv::ADMIN_SETUP_TOKEN_HASH)?;
-        kv::set(tx, store::ops::REDIRECT_URIS_REGISTERED, &at.to_string(), at)
+        kv::set(
+            tx,
+            store::ops::REDIRECT_URIS_REGISTERED,
+            &at.to_string(),
+            at,
+        )
     })?;
     Ok(())
 }
@@ -396,7 +411,10 @@ async fn google_calendar(state: &crate::state::AppState) -> anyhow::Result<Strin
 fn print_banner(info: &DemoInfo, data_dir: &std::path::Path, took: Duration) {
     let b = &info.base_url;
     println!();
-    println!("Convene demo is running ({:.1} s to set up).", took.as_secs_f64());
+    println!(
+        "Convene demo is running ({:.1} s to set up).",
+        took.as_secs_f64()
+    );
     println!();
     println!("  Admin pages     {b}/admin/");
     println!("  Admin password  {}", info.admin_password);
@@ -404,9 +422,15 @@ fn print_banner(info: &DemoInfo, data_dir: &std::path::Path, took: Duration) {
     println!("  Live webhooks   {b}/admin/webhooks/deliveries/");
     println!("  Calendars       {b}/admin/calendars/   Bots  {b}/admin/bots/");
     println!("  Receiver        {}", info.receiver_url);
-    println!("  Data            {} (recreated at every demo start)", data_dir.display());
+    println!(
+        "  Data            {} (recreated at every demo start)",
+        data_dir.display()
+    );
     println!();
-    println!("  Try:  curl -s {b}/api/v2/calendar-events/ -H 'Authorization: Token {}'", info.api_key);
+    println!(
+        "  Try:  curl -s {b}/api/v2/calendar-events/ -H 'Authorization: Token {}'",
+        info.api_key
+    );
     println!();
     println!("Connected alice@acme.test (Google, hosted V1 flow) and bob@contoso.test");
     println!("(Microsoft, V2) and scheduled a bot on \"Design review\". Webhooks arrive below;");

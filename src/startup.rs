@@ -201,7 +201,10 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                     let res = fut.await?;
                     let status = res.status();
                     crate::metrics::http_request(
-                        res.request().match_pattern().as_deref().unwrap_or("unmatched"),
+                        res.request()
+                            .match_pattern()
+                            .as_deref()
+                            .unwrap_or("unmatched"),
                         status.as_u16(),
                     );
                     let mut res: ServiceResponse<EitherBody<_>> = if status.as_u16() == 500 {

@@ -166,10 +166,7 @@ async fn show(
                 let n = found.len() as i64;
                 return Ok::<_, crate::store::StoreError>((found, n));
             }
-            Ok((
-                db::list(c, &f, before, PAGE_SIZE + 1)?,
-                db::count(c, &f)?,
-            ))
+            Ok((db::list(c, &f, before, PAGE_SIZE + 1)?, db::count(c, &f)?))
         })
         .await?;
     let status = filter.status.map_or("", CalendarStatus::as_str);

@@ -41,8 +41,7 @@ pub fn steps(f: &SetupFacts) -> Option<Vec<Step>> {
     let steps = vec![
         Step {
             title: "Save a platform client",
-            detail: "The Google and/or Microsoft OAuth client your users sign in through."
-                .into(),
+            detail: "The Google and/or Microsoft OAuth client your users sign in through.".into(),
             done: client,
             href: "/admin/platforms/",
             confirm_button: false,
@@ -82,7 +81,10 @@ pub fn steps(f: &SetupFacts) -> Option<Vec<Step>> {
     (!steps.iter().all(|s| s.done)).then_some(steps)
 }
 
-async fn redirect_registered(state: web::Data<AppState>, _form: AdminForm<serde::de::IgnoredAny>) -> AdminResult {
+async fn redirect_registered(
+    state: web::Data<AppState>,
+    _form: AdminForm<serde::de::IgnoredAny>,
+) -> AdminResult {
     let now = state.now_ms();
     state
         .store

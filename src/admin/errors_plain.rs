@@ -25,22 +25,67 @@ impl PlainError {
 
 /// Provider error codes worth a sentence (Microsoft AADSTS numbers, OAuth error codes).
 const CODES: &[(&str, &str)] = &[
-    ("AADSTS700082", "Refresh token expired after 90 days unused (AADSTS700082)"),
-    ("AADSTS70008", "Refresh token revoked by the user or expired (AADSTS70008)"),
-    ("AADSTS50173", "The grant was revoked, e.g. after a password change (AADSTS50173)"),
-    ("AADSTS65001", "The user or tenant administrator has not consented (AADSTS65001)"),
+    (
+        "AADSTS700082",
+        "Refresh token expired after 90 days unused (AADSTS700082)",
+    ),
+    (
+        "AADSTS70008",
+        "Refresh token revoked by the user or expired (AADSTS70008)",
+    ),
+    (
+        "AADSTS50173",
+        "The grant was revoked, e.g. after a password change (AADSTS50173)",
+    ),
+    (
+        "AADSTS65001",
+        "The user or tenant administrator has not consented (AADSTS65001)",
+    ),
     ("AADSTS65004", "The user declined consent (AADSTS65004)"),
-    ("AADSTS50076", "Multi-factor authentication is required (AADSTS50076)"),
-    ("AADSTS50079", "Multi-factor enrollment is required (AADSTS50079)"),
-    ("AADSTS53003", "Blocked by a conditional-access policy (AADSTS53003)"),
-    ("AADSTS7000215", "The Microsoft client secret is wrong (AADSTS7000215)"),
-    ("AADSTS7000222", "The Microsoft client secret has expired (AADSTS7000222)"),
-    ("deleted_client", "The Google OAuth client was deleted (deleted_client)"),
-    ("invalid_client", "The OAuth client ID or secret was refused (invalid_client)"),
-    ("unauthorized_client", "The OAuth client is not allowed this grant (unauthorized_client)"),
-    ("invalid_grant", "Refresh token revoked by the user or expired (invalid_grant)"),
-    ("interaction_required", "The user must sign in again (interaction_required)"),
-    ("consent_required", "The user must consent again (consent_required)"),
+    (
+        "AADSTS50076",
+        "Multi-factor authentication is required (AADSTS50076)",
+    ),
+    (
+        "AADSTS50079",
+        "Multi-factor enrollment is required (AADSTS50079)",
+    ),
+    (
+        "AADSTS53003",
+        "Blocked by a conditional-access policy (AADSTS53003)",
+    ),
+    (
+        "AADSTS7000215",
+        "The Microsoft client secret is wrong (AADSTS7000215)",
+    ),
+    (
+        "AADSTS7000222",
+        "The Microsoft client secret has expired (AADSTS7000222)",
+    ),
+    (
+        "deleted_client",
+        "The Google OAuth client was deleted (deleted_client)",
+    ),
+    (
+        "invalid_client",
+        "The OAuth client ID or secret was refused (invalid_client)",
+    ),
+    (
+        "unauthorized_client",
+        "The OAuth client is not allowed this grant (unauthorized_client)",
+    ),
+    (
+        "invalid_grant",
+        "Refresh token revoked by the user or expired (invalid_grant)",
+    ),
+    (
+        "interaction_required",
+        "The user must sign in again (interaction_required)",
+    ),
+    (
+        "consent_required",
+        "The user must consent again (consent_required)",
+    ),
 ];
 
 /// Explains a recorded error text.
@@ -80,7 +125,11 @@ pub fn explain(raw: &str) -> PlainError {
 }
 
 /// A webhook attempt's outcome: the transport error if any, else the receiver's status.
-pub fn attempt(status_code: Option<i64>, error: Option<&str>, timeout_secs: u64) -> Option<PlainError> {
+pub fn attempt(
+    status_code: Option<i64>,
+    error: Option<&str>,
+    timeout_secs: u64,
+) -> Option<PlainError> {
     match (error, status_code) {
         (Some(e), _) => {
             let mut p = explain(e);

@@ -101,7 +101,10 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
     let (widgets, checklist, system) = state
         .store
         .read(move |c| {
-            let widgets = WIDGETS.iter().map(|w| w(c, now)).collect::<Result<_, _>>()?;
+            let widgets = WIDGETS
+                .iter()
+                .map(|w| w(c, now))
+                .collect::<Result<_, _>>()?;
             let checklist = super::checklist::steps(&store::ops::setup_facts(c)?);
             let system = super::system::load(c, &settings, now)?;
             Ok::<_, StoreError>((widgets, checklist, system))
@@ -262,7 +265,13 @@ fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     }
     Ok(Widget {
         title: "Webhook failures by target",
-        columns: vec!["Target", "Retrying", "Gave up", "Last attempt", "Last error"],
+        columns: vec![
+            "Target",
+            "Retrying",
+            "Gave up",
+            "Last attempt",
+            "Last error",
+        ],
         rows,
         row_links,
         raw,

@@ -89,7 +89,6 @@ pub(super) fn result_of(code: Option<i64>, error: Option<&str>) -> Option<PlainE
 /// The pseudo-status of the log filter for pending deliveries that already failed once.
 pub const RETRYING: &str = "retrying";
 
-
 fn row(d: DeliveryRow) -> LogRow {
     let next = (d.status == DeliveryStatus::Pending).then(|| {
         if d.in_flight {
@@ -129,8 +128,7 @@ pub(super) async fn load(
     base: String,
 ) -> AdminResult<DeliveryLog> {
     let status = q.status.trim().to_string();
-    let mut statuses: Vec<&'static str> =
-        DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let mut statuses: Vec<&'static str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
     statuses.insert(1, RETRYING);
     let retrying = status == RETRYING;
     let unknown = || {

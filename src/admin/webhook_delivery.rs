@@ -11,9 +11,9 @@ use crate::store::webhooks::{self as log, ReplayOutcome};
 use crate::webhooks::deliver;
 
 use super::csrf::AdminForm;
+use super::errors_plain::{self, PlainError};
 use super::render::{render, see_other, when, AdminError, AdminResult, Flash, Layout};
 use super::session::AdminSession;
-use super::errors_plain::{self, PlainError};
 use super::webhook_deliveries::result_of;
 use super::webhook_endpoint::endpoint_path;
 

@@ -11,9 +11,9 @@ use crate::state::AppState;
 use crate::store::zoom::{self as zs, CredentialFilter, Position};
 use crate::store::StoreError;
 
+use super::errors_plain::{self, PlainError};
 use super::render::{render, when, AdminError, AdminResult, Layout};
 use super::session::AdminSession;
-use super::errors_plain::{self, PlainError};
 
 pub const PAGE_SIZE: usize = 50;
 

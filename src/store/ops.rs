@@ -104,7 +104,10 @@ pub struct FailureGroup {
     pub last_error: Option<String>,
 }
 
-pub fn failures_by_target(conn: &Connection, limit: usize) -> Result<Vec<FailureGroup>, StoreError> {
+pub fn failures_by_target(
+    conn: &Connection,
+    limit: usize,
+) -> Result<Vec<FailureGroup>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.target_key, d.endpoint_id, COALESCE(e.url, d.target_url, d.target_key),
                 COALESCE(SUM(d.status = ?1 AND d.attempts > 0), 0),
@@ -117,7 +120,11 @@ pub fn failures_by_target(conn: &Connection, limit: usize) -> Result<Vec<Failure
     )?;
     let mut groups: Vec<FailureGroup> = stmt
         .query_map(
-            params![DeliveryStatus::Pending, DeliveryStatus::Failed, limit as i64],
+            params![
+                DeliveryStatus::Pending,
+                DeliveryStatus::Failed,
+                limit as i64
+            ],
             |r| {
                 Ok(FailureGroup {
                     target_key: r.get(0)?,

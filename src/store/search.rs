@@ -48,7 +48,11 @@ pub fn calendars(conn: &Connection, q: &str, limit: usize) -> Result<Vec<Calenda
 
 /// Calendar users whose id contains `q` or who have a connection whose email contains it;
 /// newest first, each with their connections.
-pub fn calendar_users(conn: &Connection, q: &str, limit: usize) -> Result<Vec<UserRow>, StoreError> {
+pub fn calendar_users(
+    conn: &Connection,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<UserRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id FROM calendar_users u
          WHERE u.id = ?1 OR u.external_id LIKE ?2 ESCAPE '\\'
@@ -58,7 +62,9 @@ pub fn calendar_users(conn: &Connection, q: &str, limit: usize) -> Result<Vec<Us
          ORDER BY u.created_at DESC, u.id DESC LIMIT ?3",
     )?;
     let ids: Vec<String> = stmt
-        .query_map(params![q.trim(), like_pattern(q), limit as i64], |r| r.get(0))?
+        .query_map(params![q.trim(), like_pattern(q), limit as i64], |r| {
+            r.get(0)
+        })?
         .collect::<Result<_, _>>()?;
     let mut connections = conn.prepare_cached(&format!(
         "SELECT {} FROM calendars
@@ -79,14 +85,20 @@ pub fn calendar_users(conn: &Connection, q: &str, limit: usize) -> Result<Vec<Us
 
 /// Ids of Zoom credentials whose email contains `q` or whose Zoom user id, account id or
 /// own id is `q`; newest first.
-pub fn zoom_credential_ids(conn: &Connection, q: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+pub fn zoom_credential_ids(
+    conn: &Connection,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM zoom_oauth_credentials
          WHERE id = ?1 OR user_id = ?1 OR account_id = ?1 OR email LIKE ?2 ESCAPE '\\'
          ORDER BY created_at DESC, id DESC LIMIT ?3",
     )?;
     let ids = stmt
-        .query_map(params![q.trim(), like_pattern(q), limit as i64], |r| r.get(0))?
+        .query_map(params![q.trim(), like_pattern(q), limit as i64], |r| {
+            r.get(0)
+        })?
         .collect::<Result<_, _>>()?;
     Ok(ids)
 }

@@ -163,12 +163,7 @@ pub async fn users_me(state: &AppState, access_token: &str) -> Result<ZoomUser, 
             .trim_end_matches('/')
     );
     with_retries(|| async {
-        let res = state
-            .http
-            .get(&url)
-            .bearer_auth(access_token)
-            .send()
-            .await;
+        let res = state.http.get(&url).bearer_auth(access_token).send().await;
         crate::metrics::provider_request("zoom", "users_me", status_of(&res));
         read_json(res.map_err(transport)?).await
     })

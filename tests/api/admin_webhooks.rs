@@ -133,7 +133,12 @@ async fn api_secret(app: &TestApp, id: &str) -> String {
     v["secret"].as_str().unwrap().to_string()
 }
 
-pub async fn enqueue(app: &TestApp, event_type: &str, key: &str, extra_url: Option<String>) -> String {
+pub async fn enqueue(
+    app: &TestApp,
+    event_type: &str,
+    key: &str,
+    extra_url: Option<String>,
+) -> String {
     let event = OutboxEvent {
         event_type: event_type.into(),
         ordering_key: key.into(),

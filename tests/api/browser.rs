@@ -218,7 +218,11 @@ async fn on_page(c: &Client, expected_path: &str, css: &str) -> String {
 /// The numbers of the checklist steps shown as done, in order.
 async fn done_steps(c: &Client) -> Vec<u32> {
     let mut done = Vec::new();
-    for el in c.find_all(Locator::Css("#checklist li.done")).await.unwrap() {
+    for el in c
+        .find_all(Locator::Css("#checklist li.done"))
+        .await
+        .unwrap()
+    {
         let n = el.attr("data-step").await.unwrap().unwrap_or_default();
         done.push(n.parse().unwrap());
     }
@@ -303,9 +307,15 @@ async fn audit(c: &Client, app: &crate::helpers::TestApp, paths: &[String]) -> V
         for v in axe(c).await {
             total += v.nodes;
             let impact = v.impact.clone().unwrap_or_default();
-            eprintln!("axe {path}: {} {impact} ({} nodes) {:?}", v.id, v.nodes, v.targets);
+            eprintln!(
+                "axe {path}: {} {impact} ({} nodes) {:?}",
+                v.id, v.nodes, v.targets
+            );
             if impact == "serious" || impact == "critical" {
-                bad.push(format!("{path}: {} ({} nodes) {:?}", v.id, v.nodes, v.targets));
+                bad.push(format!(
+                    "{path}: {} ({} nodes) {:?}",
+                    v.id, v.nodes, v.targets
+                ));
             }
         }
     }
@@ -337,7 +347,10 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     };
     // The setup and login pages pass axe before anyone signs in.
     let before_login = audit(c, app, &[setup_page.clone(), "/admin/login/".into()]).await;
-    assert!(report_only() || before_login.is_empty(), "{before_login:#?}");
+    assert!(
+        report_only() || before_login.is_empty(),
+        "{before_login:#?}"
+    );
 
     // Setup with the one-time link.
     c.goto(&app.url(&setup_page))
@@ -409,7 +422,11 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     click(c, "nav a[href='/admin/']").await;
     on_page(c, "/admin/", "#checklist").await;
     assert_eq!(done_steps(c).await, vec![1, 3]);
-    click(c, "form[action='/admin/checklist/redirect-registered/'] button").await;
+    click(
+        c,
+        "form[action='/admin/checklist/redirect-registered/'] button",
+    )
+    .await;
     let flash = on_page(c, "/admin/", ".flash.success").await;
     assert!(flash.contains("redirect URI"), "{flash}");
     assert_eq!(done_steps(c).await, vec![1, 2, 3]);
@@ -459,12 +476,19 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     screenshot(c, "7-webhook-endpoint").await;
 
     // Step 5: Test the OAuth setup, through the simulator, ends on "Calendar connected".
-    c.goto(&app.url("/admin/")).await.map_err(|e| e.to_string())?;
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
     assert_eq!(done_steps(c).await, vec![1, 2, 3, 4]);
     click(c, "nav a[href='/admin/platforms/']").await;
     on_page(c, "/admin/platforms/", "#oauth-test-google").await;
     click(c, "#oauth-test-google button[type=submit]").await;
-    on_page(c, "/admin/platforms/google/test-oauth/", "#oauth-test-link-google").await;
+    on_page(
+        c,
+        "/admin/platforms/google/test-oauth/",
+        "#oauth-test-link-google",
+    )
+    .await;
     let href = c
         .find(Locator::Css("#oauth-test-link-google"))
         .await
@@ -476,7 +500,9 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     c.goto(&href).await.map_err(|e| e.to_string())?;
     let done = on_page(c, "/api/v1/calendar/google_oauth_callback/", "h1").await;
     assert_eq!(done, "Calendar connected");
-    c.goto(&app.url("/admin/")).await.map_err(|e| e.to_string())?;
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
     on_page(c, "/admin/", "main h1").await;
     assert!(
         c.find(Locator::Css("#checklist")).await.is_err(),
@@ -497,7 +523,9 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
         .write(move |tx| convene::store::outbox::enqueue(tx, &event, now))
         .await
         .unwrap();
-    convene::webhooks::deliver::deliver_due(&app.state).await.unwrap();
+    convene::webhooks::deliver::deliver_due(&app.state)
+        .await
+        .unwrap();
     let endpoint_page = format!("/admin/webhooks/{id}/");
     for (path, css) in [
         ("/admin/", "#main"),
@@ -507,12 +535,17 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     ] {
         c.goto(&app.url(path)).await.map_err(|e| e.to_string())?;
         let text = on_page(c, path, css).await;
-        assert!(text.contains("failing") || text.contains("retrying"), "{path}: {text}");
+        assert!(
+            text.contains("failing") || text.contains("retrying"),
+            "{path}: {text}"
+        );
         for wrong in ["enabled", "Every endpoint is delivering"] {
             assert!(!text.contains(wrong), "{path} says {wrong}: {text}");
         }
     }
-    c.goto(&app.url("/admin/")).await.map_err(|e| e.to_string())?;
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
     let tile = on_page(c, "/admin/", "#main").await;
     assert!(tile.contains("Connection refused"), "{tile}");
     screenshot(c, "9-failing").await;
@@ -569,8 +602,15 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     );
 
     // A 390 px phone: the nav collapses behind a Menu button, nothing scrolls sideways.
-    c.set_window_size(390, 844).await.map_err(|e| e.to_string())?;
-    for path in ["/admin/", "/admin/webhooks/", "/admin/webhooks/deliveries/", "/admin/calendars/"] {
+    c.set_window_size(390, 844)
+        .await
+        .map_err(|e| e.to_string())?;
+    for path in [
+        "/admin/",
+        "/admin/webhooks/",
+        "/admin/webhooks/deliveries/",
+        "/admin/calendars/",
+    ] {
         c.goto(&app.url(path)).await.map_err(|e| e.to_string())?;
         on_page(c, path, "main h1").await;
         let widths = c
@@ -583,20 +623,32 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let w: Vec<i64> = serde_json::from_value(widths).unwrap();
-        assert!(w[0] <= w[1], "{path}: {} px wide in a {} px window", w[0], w[1]);
+        assert!(
+            w[0] <= w[1],
+            "{path}: {} px wide in a {} px window",
+            w[0],
+            w[1]
+        );
         assert_eq!(w[2], 0, "{path}: the nav is collapsed");
         assert!(w[3] > 0, "{path}: the Menu button shows");
     }
     screenshot(c, "10-phone").await;
     click(c, ".menu-toggle").await;
     let nav_height = c
-        .execute("return document.querySelector('nav#admin-nav').offsetHeight;", vec![])
+        .execute(
+            "return document.querySelector('nav#admin-nav').offsetHeight;",
+            vec![],
+        )
         .await
         .map_err(|e| e.to_string())?;
     assert!(nav_height.as_i64().unwrap() > 0, "Menu opens the nav");
     screenshot(c, "11-phone-menu").await;
-    c.set_window_size(1280, 900).await.map_err(|e| e.to_string())?;
-    c.goto(&app.url("/admin/")).await.map_err(|e| e.to_string())?;
+    c.set_window_size(1280, 900)
+        .await
+        .map_err(|e| e.to_string())?;
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
     on_page(c, "/admin/", "main h1").await;
 
     // Logout, and the pages are closed again.

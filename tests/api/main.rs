@@ -22,5 +22,5 @@ mod admin_bots;
 mod admin_calendars;
 mod admin_webhooks;
 mod admin_zoom;
-mod operations;
 mod browser;
+mod operations;

@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::admin::logged_in;
 use crate::admin_webhooks::{create_endpoint, csrf, deliver, enqueue, page, post_button};
-use crate::calendar_support::{connect_v1, google_account, save_platform_client, spawn_calendar_app};
+use crate::calendar_support::{
+    connect_v1, google_account, save_platform_client, spawn_calendar_app,
+};
 use crate::helpers::{spawn_app, spawn_app_with, Options, TestApp};
 use crate::receiver::{Receiver, Reply};
 
@@ -55,8 +57,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 }
 
 fn has(scrape: &prometheus_parse::Scrape, name: &str) -> bool {
-    scrape.samples.iter().any(|s| s.metric == name)
-        || scrape.docs.contains_key(name)
+    scrape.samples.iter().any(|s| s.metric == name) || scrape.docs.contains_key(name)
 }
 
 async fn calendar_id(app: &TestApp) -> String {
@@ -112,8 +113,11 @@ async fn metrics_are_off_without_a_token_and_need_the_bearer_token() {
     }
     assert!(value(&parsed, "convene_db_size_bytes", &[]) > 0.0);
     // Routes are patterns, never raw paths (bounded label values).
-    assert!(parsed.samples.iter().all(|s| s.metric != "convene_http_requests_total"
-        || !s.labels.get("route").unwrap_or_default().contains("cvn_")));
+    assert!(parsed
+        .samples
+        .iter()
+        .all(|s| s.metric != "convene_http_requests_total"
+            || !s.labels.get("route").unwrap_or_default().contains("cvn_")));
 }
 
 #[tokio::test]
@@ -128,7 +132,9 @@ async fn metrics_on_a_separate_listener_need_no_token() {
     assert_eq!(status, 200);
     assert!(has(&parsed.unwrap(), "convene_webhook_queue_depth"));
     // It serves nothing else, and the main address still needs a token.
-    let res = reqwest::get(format!("http://127.0.0.1:{port}/admin/")).await.unwrap();
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/admin/"))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(scrape(&app.url("/metrics"), None).await.0, 404);
 }
@@ -156,12 +162,26 @@ async fn metrics_move_when_syncs_and_deliveries_happen() {
     let moved = |name: &str, labels: &[(&str, &str)]| {
         value(&after, name, labels) - value(&before, name, labels)
     };
-    assert!(moved("convene_sync_runs_total", &[("provider", "google"), ("outcome", "ok")]) >= 1.0);
-    assert!(moved("convene_webhook_deliveries_total", &[("outcome", "delivered")]) >= 1.0);
+    assert!(
+        moved(
+            "convene_sync_runs_total",
+            &[("provider", "google"), ("outcome", "ok")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "convene_webhook_deliveries_total",
+            &[("outcome", "delivered")]
+        ) >= 1.0
+    );
     assert!(
         moved(
             "convene_provider_requests_total",
-            &[("provider", "google"), ("endpoint", "token"), ("status", "200")]
+            &[
+                ("provider", "google"),
+                ("endpoint", "token"),
+                ("status", "200")
+            ]
         ) >= 1.0
     );
     assert!(
@@ -185,9 +205,15 @@ async fn metrics_move_when_syncs_and_deliveries_happen() {
     deliver(&app).await;
     let after = parse(render());
     assert!(
-        value(&after, "convene_webhook_deliveries_total", &[("outcome", "retrying")])
-            - value(&before, "convene_webhook_deliveries_total", &[("outcome", "retrying")])
-            >= 1.0
+        value(
+            &after,
+            "convene_webhook_deliveries_total",
+            &[("outcome", "retrying")]
+        ) - value(
+            &before,
+            "convene_webhook_deliveries_total",
+            &[("outcome", "retrying")]
+        ) >= 1.0
     );
     let app2 = spawn_app_with(Options {
         env: vec![("CONVENE_METRICS_TOKEN".into(), METRICS_TOKEN.into())],
@@ -200,7 +226,10 @@ async fn metrics_move_when_syncs_and_deliveries_happen() {
     enqueue(&app2, "calendar.update", "cal-z", None).await;
     deliver(&app2).await;
     let (_, scraped) = scrape(&app2.url("/metrics/"), Some(METRICS_TOKEN)).await;
-    assert_eq!(value(&scraped.unwrap(), "convene_webhook_queue_depth", &[]), 1.0);
+    assert_eq!(
+        value(&scraped.unwrap(), "convene_webhook_queue_depth", &[]),
+        1.0
+    );
 }
 
 /// The `data-step` items of the checklist: step number → done.
@@ -250,7 +279,13 @@ async fn the_first_run_checklist_is_ticked_from_state_and_goes_away() {
     assert!(steps[&1] && !steps[&2]);
     assert!(html.contains("action=\"/admin/checklist/redirect-registered/\""));
     let token = csrf(&app, &client).await;
-    let res = post_button(&app, &client, "/admin/checklist/redirect-registered/", &token).await;
+    let res = post_button(
+        &app,
+        &client,
+        "/admin/checklist/redirect-registered/",
+        &token,
+    )
+    .await;
     assert_eq!(res.status(), 303);
     // Step 4: an endpoint.
     create_endpoint(&app, json!({ "url": "http://127.0.0.1:9/hook" })).await;
@@ -280,7 +315,11 @@ async fn a_failing_endpoint_reads_failing_everywhere_with_retrying_counted_apart
     assert_eq!(deliver(&app).await, 2);
 
     let (_, list) = page(&app, &client, "/admin/webhooks/").await;
-    assert_eq!(list.matches("badge bad\">failing since").count(), 2, "{list}");
+    assert_eq!(
+        list.matches("badge bad\">failing since").count(),
+        2,
+        "{list}"
+    );
     assert!(!list.contains(">enabled<") && !list.contains(">delivering<"));
     assert!(list.contains("1 retrying"));
 
@@ -303,7 +342,10 @@ async fn a_failing_endpoint_reads_failing_everywhere_with_retrying_counted_apart
     )));
     assert!(overview.contains("HTTP 503 from the receiver"));
     // The refused one: plain words first, the client's text behind a disclosure.
-    assert!(overview.contains("<summary>Connection refused"), "{overview}");
+    assert!(
+        overview.contains("<summary>Connection refused"),
+        "{overview}"
+    );
     assert!(overview.contains("<details class=\"error-detail\">"));
 
     let (_, all) = page(&app, &client, "/admin/webhooks/deliveries/").await;
@@ -335,13 +377,28 @@ async fn search_finds_calendars_users_deliveries_and_zoom_credentials() {
     let app = spawn_calendar_app().await;
     let client = logged_in(&app).await;
     google_account(&app, "needle@acme.test").await;
-    assert_eq!(connect_v1(&app, "google", "user-needle-7", None, None).await.status(), 200);
+    assert_eq!(
+        connect_v1(&app, "google", "user-needle-7", None, None)
+            .await
+            .status(),
+        200
+    );
     google_account(&app, "other@acme.test").await;
-    assert_eq!(connect_v1(&app, "google", "user-other", None, None).await.status(), 200);
+    assert_eq!(
+        connect_v1(&app, "google", "user-other", None, None)
+            .await
+            .status(),
+        200
+    );
     let id = calendar_id(&app).await;
 
     for q in ["needle@acme", "NEEDLE", "user-needle-7", id.as_str()] {
-        let (status, html) = page(&app, &client, &format!("/admin/calendars/?q={}", urlencode(q))).await;
+        let (status, html) = page(
+            &app,
+            &client,
+            &format!("/admin/calendars/?q={}", urlencode(q)),
+        )
+        .await;
         assert_eq!(status, 200);
         assert!(html.contains("needle@acme.test"), "{q}");
         assert!(!html.contains("other@acme.test"), "{q}");
@@ -355,7 +412,12 @@ async fn search_finds_calendars_users_deliveries_and_zoom_credentials() {
     // Deliveries by webhook-id and by event type.
     create_endpoint(&app, json!({ "url": "http://127.0.0.1:9/x" })).await;
     let msg = enqueue(&app, "calendar.update", "cal-search", None).await;
-    let (_, html) = page(&app, &client, &format!("/admin/webhooks/deliveries/?q={msg}")).await;
+    let (_, html) = page(
+        &app,
+        &client,
+        &format!("/admin/webhooks/deliveries/?q={msg}"),
+    )
+    .await;
     assert_eq!(html.matches(&format!("<code>{msg}</code>")).count(), 1);
     let (_, html) = page(&app, &client, "/admin/webhooks/deliveries/?q=no-such-thing").await;
     assert!(html.contains("No deliveries match this filter"));
@@ -369,8 +431,12 @@ async fn search_finds_calendars_users_deliveries_and_zoom_credentials() {
     let (other, _) = app.sim.create_zoom_user(None, "someone@acme.test").await;
     let other_cred = crate::zoom::connect_id(&app, &zapp, &other).await;
     for q in ["zoomer@acme", user.as_str(), account.as_str()] {
-        let (status, html) =
-            page(&app, &client, &format!("/admin/zoom/credentials/?q={}", urlencode(q))).await;
+        let (status, html) = page(
+            &app,
+            &client,
+            &format!("/admin/zoom/credentials/?q={}", urlencode(q)),
+        )
+        .await;
         assert_eq!(status, 200);
         assert!(html.contains(&cred), "{q}");
         assert!(!html.contains(&other_cred), "{q}");
@@ -402,7 +468,11 @@ async fn the_system_tile_shows_the_installation_and_the_last_backup() {
         .env("CONVENE_LOG", "warn")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dest.exists());
     let (_, html) = page(&app, &client, "/admin/").await;
     assert!(!html.contains("<dt>Last backup</dt><dd>never</dd>"));
@@ -420,10 +490,7 @@ fn the_public_url_follows_the_listen_address_unless_set() {
         )
         .unwrap()
     };
-    assert_eq!(
-        settings(&[]).public_url.as_str(),
-        "http://127.0.0.1:8080/"
-    );
+    assert_eq!(settings(&[]).public_url.as_str(), "http://127.0.0.1:8080/");
     let moved = settings(&[("CONVENE_LISTEN", "127.0.0.1:9191")]);
     assert_eq!(moved.public_base(), "http://127.0.0.1:9191");
     assert_eq!(
@@ -481,7 +548,11 @@ async fn the_demo_connects_both_calendars_and_webhooks_and_a_bot_follow_a_moved_
         .await
         .unwrap();
     assert!(counts.delivered >= 2, "{counts:?}");
-    assert_eq!(counts.retrying + counts.failed + counts.pending, 0, "{counts:?}");
+    assert_eq!(
+        counts.retrying + counts.failed + counts.pending,
+        0,
+        "{counts:?}"
+    );
     // The printed admin password signs in.
     let client = crate::admin::new_client();
     let res = crate::admin::try_login(&app, &client, &info.admin_password).await;
@@ -497,7 +568,11 @@ async fn the_demo_connects_both_calendars_and_webhooks_and_a_bot_follow_a_moved_
         .json()
         .await
         .unwrap();
-    assert_eq!(bot_before["bots"].as_array().map(Vec::len), Some(1), "{bot_before}");
+    assert_eq!(
+        bot_before["bots"].as_array().map(Vec::len),
+        Some(1),
+        "{bot_before}"
+    );
     let m = &info.review;
     let later = chrono::Duration::minutes(30);
     app.sim
@@ -507,7 +582,9 @@ async fn the_demo_connects_both_calendars_and_webhooks_and_a_bot_follow_a_moved_
         .await
         .unwrap();
     assert_eq!(outcome.changed, 1);
-    convene::scheduling::dispatch::bot_sweep(&app.state).await.unwrap();
+    convene::scheduling::dispatch::bot_sweep(&app.state)
+        .await
+        .unwrap();
     deliver(&app).await;
     let (_, log) = page(&app, &client, "/admin/webhooks/deliveries/?q=bot.scheduled").await;
     assert!(log.contains("bot.scheduled"), "the moved bot is announced");
