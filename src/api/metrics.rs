@@ -12,6 +12,7 @@ use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use anyhow::Context;
 
+use crate::domain::BotStatus;
 use crate::metrics::{self, Gauges};
 use crate::state::AppState;
 use crate::store::{ops, StoreError};
@@ -64,10 +65,17 @@ async fn gauges(state: &AppState) -> Result<Gauges, StoreError> {
             let (queued, retrying) = ops::webhook_queue(c)?;
             Ok(Gauges {
                 webhook_queue_depth: queued + retrying,
-                bots: ops::bots_by_status(c)?
-                    .into_iter()
-                    .map(|(s, n)| (s.as_str().to_string(), n))
-                    .collect(),
+                bots: {
+                    // Every state, at 0 when no bot is in it.
+                    let counted = ops::bots_by_status(c)?;
+                    BotStatus::ALL
+                        .iter()
+                        .map(|st| {
+                            let n = counted.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+                            (st.as_str().to_string(), n)
+                        })
+                        .collect()
+                },
                 db_size_bytes: ops::db_size_bytes(c)?,
                 sync_lag_seconds: ops::oldest_sync(c)?
                     .map_or(0.0, |at| ((now - at).max(0)) as f64 / 1000.0),
