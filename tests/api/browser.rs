@@ -3,7 +3,8 @@
 //! confirm the redirect URI, create an API key, add a webhook endpoint, test the OAuth
 //! setup through the simulator) → a failing endpoint reads "failing" everywhere → every
 //! admin page passes axe-core (0 serious or critical violations) → a 390 px phone shows a
-//! collapsed nav and no sideways scrolling → logout.
+//! collapsed nav and no sideways scrolling → logout; then a second, dark-mode browser
+//! (`prefers-color-scheme: dark`) signs in and runs axe-core on every page again.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Without
 //! `chromedriver` on the PATH the test says so and passes, except under CI (`CI` set), where
@@ -137,7 +138,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+async fn browser(driver: &Driver, profile: &std::path::Path, dark: bool) -> Client {
     let mut options = serde_json::json!({
         "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -147,6 +148,13 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
             format!("--user-data-dir={}", profile.display()),
         ]
     });
+    if dark {
+        // `prefers-color-scheme: dark`, as a system in dark mode asks for.
+        options["args"]
+            .as_array_mut()
+            .unwrap()
+            .push("--force-dark-mode".into());
+    }
     if std::path::Path::new("/usr/bin/chromium").exists() {
         options["binary"] = "/usr/bin/chromium".into();
     }
@@ -249,12 +257,80 @@ async fn admin_walkthrough_in_a_real_browser() {
     };
     let app = spawn_app().await;
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, profile.path()).await;
-    let result = walk(&app, &c).await;
+    let c = browser(&driver, profile.path(), false).await;
+    let mut result = walk(&app, &c).await;
     let _ = c.close().await;
+    if result.is_ok() {
+        // The same pages in dark mode pass axe too.
+        let dark_profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, dark_profile.path(), true).await;
+        result = dark_audit(&app, &c).await;
+        let _ = c.close().await;
+    }
     let mut driver = driver;
     driver.stop();
     result.unwrap();
+}
+
+/// Logs in with a dark-mode browser and runs axe on every admin page.
+async fn dark_audit(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
+    c.goto(&app.url("/admin/login/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let dark = c
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        dark,
+        serde_json::json!(true),
+        "the browser asks for dark mode"
+    );
+    fill(c, "#password", PASSWORD).await;
+    click(c, "button[type=submit]").await;
+    on_page(c, "/admin/", "main h1").await;
+    screenshot(c, "12-dark").await;
+    let mut pages: Vec<String> = [
+        "/admin/",
+        "/admin/platforms/",
+        "/admin/api-keys/",
+        "/admin/redirect-origins/",
+        "/admin/calendars/",
+        "/admin/calendar-users/",
+        "/admin/bots/",
+        "/admin/webhooks/",
+        "/admin/webhooks/deliveries/",
+        "/admin/zoom/",
+        "/admin/zoom/credentials/",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let (calendar, delivery, endpoint) = app
+        .state
+        .store
+        .read(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, String>(0));
+            Ok::<_, convene::store::StoreError>((
+                one("SELECT id FROM calendars LIMIT 1")?,
+                one("SELECT CAST(id AS TEXT) FROM webhook_deliveries LIMIT 1")?,
+                one("SELECT id FROM webhook_endpoints LIMIT 1")?,
+            ))
+        })
+        .await
+        .unwrap();
+    pages.push(format!("/admin/calendars/{calendar}/"));
+    pages.push(format!("/admin/webhooks/deliveries/{delivery}/"));
+    pages.push(format!("/admin/webhooks/{endpoint}/"));
+    let bad = audit(c, app, &pages).await;
+    assert!(
+        report_only() || bad.is_empty(),
+        "serious/critical axe violations in dark mode: {bad:#?}"
+    );
+    Ok(())
 }
 
 /// One axe-core violation: rule, impact, how many nodes, a few of their selectors.
