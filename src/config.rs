@@ -17,6 +17,7 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_DATA_DIR", Some("./data")),
     ("CONVENE_MASTER_KEY", None),
     ("CONVENE_REDIRECT_ALLOWLIST", Some("")),
+    ("CONVENE_CORS_ORIGINS", Some("*")),
     ("CONVENE_SYNC_INTERVAL_SECS", Some("60")),
     ("CONVENE_SYNC_WINDOW_PAST_DAYS", Some("1")),
     ("CONVENE_SYNC_WINDOW_FUTURE_DAYS", Some("28")),
@@ -123,6 +124,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub master_key: Option<Secret>,
     pub redirect_allowlist: Vec<String>,
+    /// Origins whose browsers may call the calendar-token endpoints (api.md, CORS).
+    pub cors_origins: CorsOrigins,
     pub sync_interval: Duration,
     pub sync_window_past_days: u32,
     pub sync_window_future_days: u32,
@@ -257,6 +260,7 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let cors_origins = parse_cors_origins(&required("CONVENE_CORS_ORIGINS"))?;
         let sync_interval_secs = parse_u64_range(
             "CONVENE_SYNC_INTERVAL_SECS",
             &required("CONVENE_SYNC_INTERVAL_SECS"),
@@ -358,6 +362,7 @@ impl Settings {
             data_dir,
             master_key,
             redirect_allowlist,
+            cors_origins,
             sync_interval: Duration::from_secs(sync_interval_secs),
             sync_window_past_days: past,
             sync_window_future_days: future,
@@ -397,6 +402,49 @@ pub fn default_public_url(listen: SocketAddr) -> Url {
         ip => ip.to_string(),
     };
     Url::parse(&format!("http://{host}:{}", listen.port())).expect("a valid URL")
+}
+
+/// `CONVENE_CORS_ORIGINS`: `*` (any origin) or a comma-separated list of origins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    /// Normalized origins (`scheme://host[:port]`).
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// Whether a browser's `Origin` header value is allowed.
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            CorsOrigins::Any => true,
+            CorsOrigins::List(list) => {
+                crate::redirects::parse_origin(origin).is_some_and(|o| list.contains(&o))
+            }
+        }
+    }
+}
+
+fn parse_cors_origins(value: &str) -> Result<CorsOrigins, ConfigError> {
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if items.contains(&"*") {
+        return Ok(CorsOrigins::Any);
+    }
+    items
+        .into_iter()
+        .map(|s| {
+            crate::redirects::parse_origin(s).ok_or_else(|| {
+                ConfigError::new(
+                    "CONVENE_CORS_ORIGINS",
+                    format!("{s:?} is not * or an origin such as https://app.example.com"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(CorsOrigins::List)
 }
 
 fn parse_http_url(name: &str, value: &str) -> Result<Url, ConfigError> {

@@ -11,6 +11,7 @@
 //!     skips a held calendar (`try_lock`), an explicit sync waits.
 //!   - `ZoomCredential(id)`: one Zoom refresh per credential at a time (`zoom::tokens`,
 //!     also taken by the admin page and the API around a forced refresh).
+//!   - `ZoomMeetingSync(id)`: one meeting sync per credential at a time (`zoom::meetings`).
 //!   - `BotEvent(id)` / `BotKey(key)`: one bot change per event and per deduplication key;
 //!     the bot endpoints answer `409` when held. Correctness does not rest on these (the
 //!     write transaction and the unique index of live keys do); they give "one wins".
@@ -29,6 +30,7 @@ pub enum LockName<'a> {
     CalendarToken(&'a str),
     CalendarSync(&'a str),
     ZoomCredential(&'a str),
+    ZoomMeetingSync(&'a str),
     BotEvent(&'a str),
     BotKey(&'a str),
     Sweep(&'a str),
@@ -40,6 +42,7 @@ impl LockName<'_> {
             LockName::CalendarToken(id) => format!("calendar-token:{id}"),
             LockName::CalendarSync(id) => format!("sync:{id}"),
             LockName::ZoomCredential(id) => format!("zoom_credential:{id}"),
+            LockName::ZoomMeetingSync(id) => format!("zoom_meeting_sync:{id}"),
             LockName::BotEvent(id) => format!("bots:event:{id}"),
             LockName::BotKey(key) => format!("bots:key:{key}"),
             LockName::Sweep(name) => format!("sweep:{name}"),

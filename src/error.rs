@@ -18,6 +18,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("Not found.")]
     NotFound,
+    /// 404 with a more helpful `detail`.
+    #[error("{0}")]
+    NotFoundDetail(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -59,7 +62,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundDetail(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -65,6 +65,13 @@ pub fn all() -> Vec<Sweep> {
             },
             waker: None,
         },
+        // Hourly Zoom meeting sync per credential (the database says which are due).
+        Sweep {
+            name: "zoom_meeting_sync",
+            every: Duration::from_secs(60),
+            run: |s| Box::pin(async move { crate::zoom::meetings::sync_due(&s).await.map(|_| ()) }),
+            waker: None,
+        },
         Sweep {
             name: "bots",
             every: Duration::from_secs(30),

@@ -159,6 +159,7 @@ impl Application {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
     api::metrics::configure(cfg);
+    api::docs::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
     crate::calendars::configure(cfg);

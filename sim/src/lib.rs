@@ -54,9 +54,11 @@ mod server;
 mod state;
 mod util;
 mod zoom;
+mod zoom_meetings;
 
 pub use model::*;
 pub use state::SimError;
+pub use zoom_meetings::{zoom_signature, ZoomMeeting, ZoomWebhook};
 
 use chrono::{DateTime, Utc};
 use server::Shared;

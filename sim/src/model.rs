@@ -84,11 +84,19 @@ pub enum Endpoint {
     ZoomToken,
     /// `GET /zoom/v2/users/me`
     ZoomUsersMe,
+    /// `GET /zoom/v2/users/{me|id}/meetings`
+    ZoomMeetings,
+    /// `GET /zoom/v2/users` (account-level apps)
+    ZoomUsers,
+    /// `GET /zoom/v2/users/me/token` (ZAK, on-behalf-of)
+    ZoomUserToken,
+    /// `GET /zoom/v2/meetings/{id}/jointoken/local_recording`
+    ZoomLocalRecordingToken,
 }
 
 impl Endpoint {
     /// Every endpoint, in a stable order.
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::GoogleAuthorize,
         Endpoint::GoogleToken,
         Endpoint::GoogleEvents,
@@ -102,6 +110,10 @@ impl Endpoint {
         Endpoint::ZoomAuthorize,
         Endpoint::ZoomToken,
         Endpoint::ZoomUsersMe,
+        Endpoint::ZoomMeetings,
+        Endpoint::ZoomUsers,
+        Endpoint::ZoomUserToken,
+        Endpoint::ZoomLocalRecordingToken,
     ];
 
     /// The provider the endpoint belongs to.
@@ -113,7 +125,13 @@ impl Endpoint {
             }
             MicrosoftAuthorize | MicrosoftToken | MicrosoftDelta | MicrosoftMe
             | MicrosoftCalendar => Provider::Microsoft,
-            ZoomAuthorize | ZoomToken | ZoomUsersMe => Provider::Zoom,
+            ZoomAuthorize
+            | ZoomToken
+            | ZoomUsersMe
+            | ZoomMeetings
+            | ZoomUsers
+            | ZoomUserToken
+            | ZoomLocalRecordingToken => Provider::Zoom,
         }
     }
 

@@ -129,6 +129,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     crate::google::routes(cfg);
     crate::microsoft::routes(cfg);
     crate::zoom::routes(cfg);
+    crate::zoom_meetings::routes(cfg);
     crate::control::routes(cfg);
 }
 

@@ -188,6 +188,8 @@ pub(crate) struct SimState {
     pub withheld_scopes: HashMap<Provider, Vec<String>>,
     pub deny_next: HashMap<Provider, (String, Option<String>)>,
     pub authorize_account: HashMap<Provider, AccountId>,
+    /// Zoom meetings and the apps' event subscriptions (`zoom_meetings.rs`).
+    pub zoom: crate::zoom_meetings::ZoomWorld,
 }
 
 pub(crate) const GOOGLE_SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
@@ -290,6 +292,7 @@ impl SimState {
             withheld_scopes: HashMap::new(),
             deny_next: HashMap::new(),
             authorize_account: HashMap::new(),
+            zoom: Default::default(),
         }
     }
 

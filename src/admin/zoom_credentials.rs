@@ -111,6 +111,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
         status: some(&status)
             .map(|s| ZoomCredentialStatus::parse(&s).ok_or_else(unknown))
             .transpose()?,
+        ..Default::default()
     };
     let pos = match position(&q.before, true)? {
         Some(p) => Some(p),
@@ -124,7 +125,15 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
         .store
         .read(move |c| {
             let creds = if needle.is_empty() {
-                zs::list_credentials(c, &f, pos.as_ref(), PAGE_SIZE + 1)?
+                zs::list_credentials(
+                    c,
+                    &f,
+                    &zs::Window {
+                        position: pos,
+                        desc: false,
+                        limit: PAGE_SIZE + 1,
+                    },
+                )?
             } else {
                 // A search shows its first page of matches, across every filter.
                 let mut found = Vec::new();

@@ -17,8 +17,14 @@ use crate::metrics::{self, Gauges};
 use crate::state::AppState;
 use crate::store::{ops, StoreError};
 
+/// An operations endpoint, not part of the public API: registered without
+/// `api::resource`, so it stays out of the OpenAPI document (`/api/schema/`) and its fuzzing.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(super::resource("/metrics/").route(web::get().to(guarded)));
+    cfg.service(
+        web::resource("/metrics/")
+            .route(web::get().to(guarded))
+            .default_service(web::to(super::method_not_allowed)),
+    );
 }
 
 async fn guarded(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

@@ -2,19 +2,60 @@
 //! configuration and the error handlers that keep every error a JSON body.
 
 pub mod auth;
+pub mod cors;
+pub mod docs;
 pub mod health;
 pub mod keys;
 pub mod metrics;
 pub mod pagination;
 pub mod params;
+pub mod schema;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
 
 /// A resource whose unknown methods answer `405` JSON instead of actix's default 404.
+/// Every public API path is made here, and recorded (see [`registered_paths`]).
 pub fn resource(path: &str) -> actix_web::Resource {
+    register(path);
     web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// A calendar-token resource: like [`resource`], and it answers CORS (`api/cors.rs`).
+pub fn token_resource(
+    path: &str,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    resource(path).wrap(actix_web::middleware::from_fn(cors::calendar_token_cors))
+}
+
+static REGISTERED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn register(path: &str) {
+    REGISTERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_string());
+}
+
+/// Every path made with [`resource`] by an app built in this process (the OpenAPI test
+/// compares them with `/api/schema/`).
+pub fn registered_paths() -> Vec<String> {
+    REGISTERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect()
 }
 
 pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -4,6 +4,7 @@
 //! V1 connections and V2 calendars are rows of one table (`store::calendars`, kind `v1` /
 //! `v2`), so refresh, single flight, disconnect detection and sync are one mechanism.
 
+pub mod accounts;
 pub mod auth_token;
 pub mod callbacks;
 pub mod oauth_url;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     callbacks::configure(cfg);
     users::configure(cfg);
     v2::configure(cfg);
+    accounts::configure(cfg);
 }
 
 /// Deletes a calendar with its events, cancelling the future bots only its events used.

@@ -9,7 +9,7 @@ use super::status::announce_user;
 use super::{user_json, BOOL_PREFERENCES};
 use crate::api::auth::{ApiKeyAuth, CalendarUserAuth};
 use crate::api::pagination::{build_page, IntWindow, PageRequest};
-use crate::api::resource;
+use crate::api::{resource, token_resource};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::calendar_users::{self, CalendarUser};
@@ -17,13 +17,13 @@ use crate::store::calendars as cal_store;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        resource("/api/v1/calendar/user/")
+        token_resource("/api/v1/calendar/user/")
             .route(web::get().to(get_user))
             .route(web::put().to(update_user))
             .route(web::patch().to(update_user))
             .route(web::delete().to(delete_user)),
     )
-    .service(resource("/api/v1/calendar/user/disconnect/").route(web::post().to(disconnect)))
+    .service(token_resource("/api/v1/calendar/user/disconnect/").route(web::post().to(disconnect)))
     .service(resource("/api/v1/calendar/users/").route(web::get().to(list_users)));
 }
 
@@ -82,7 +82,10 @@ async fn update_user(
     let user = state
         .store
         .write(move |tx| {
-            let user = calendar_users::get(tx, &id)?.ok_or(ApiError::NotFound)?;
+            // Deleted since the token was checked: the token no longer names a user.
+            let user = calendar_users::get(tx, &id)?.ok_or_else(|| {
+                ApiError::Unauthorized("Invalid or expired calendar auth token.".into())
+            })?;
             let merged = merge_preferences(&user.preferences, &patch)?;
             calendar_users::set_preferences(tx, &id, &merged, now)?;
             Ok::<_, ApiError>(CalendarUser {

@@ -286,7 +286,13 @@ async fn access_token(
             .await?
             .ok_or(ApiError::NotFound)?;
     }
-    match tokens::access_token(&state, &id).await {
+    token_answer(tokens::access_token(&state, &id).await)
+}
+
+/// The answer of an access-token request (V2 calendars and V1 calendar accounts):
+/// `{"token", "expires_at"}`, or `400 {"code", "message"}` when none can be had.
+pub fn token_answer(result: Result<tokens::AccessToken, TokenError>) -> ApiResult<HttpResponse> {
+    match result {
         Ok(t) => Ok(HttpResponse::Ok().json(json!({
             "token": t.token,
             "expires_at": ms_to_rfc3339(t.expires_at_ms),

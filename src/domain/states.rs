@@ -207,6 +207,25 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a Zoom credential's meeting sync stands (api.md `meeting_sync_status`).
+    pub enum ZoomMeetingSyncStatus {
+        NotStarted => "not_started",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// The level of a Zoom app or credential log row.
+    pub enum LogLevel {
+        Info => "info",
+        Warning => "warning",
+        Error => "error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

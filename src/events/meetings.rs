@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use crate::api::auth::CalendarUserAuth;
 use crate::api::params::parse_time;
-use crate::api::{parse_id, resource};
-use crate::domain::CalendarStatus;
+use crate::api::{parse_id, token_resource};
+use crate::domain::{CalendarStatus, Platform};
 use crate::error::{ApiError, ApiResult};
 use crate::meeting_links::{self, MeetingLink, MeetingPlatform};
 use crate::scheduling::will_record::{apply_will_record, facts_of, will_record, Preferences};
@@ -20,14 +20,16 @@ use crate::store::{self, ms_to_rfc3339};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // `refresh/` before `{id}/`, so it is never taken for an id.
-    cfg.service(resource("/api/v1/calendar/meetings/refresh/").route(web::post().to(refresh)))
-        .service(resource("/api/v1/calendar/meetings/").route(web::get().to(list)))
-        .service(
-            resource("/api/v1/calendar/meetings/{id}/")
-                .route(web::get().to(get_one))
-                .route(web::put().to(update))
-                .route(web::patch().to(update)),
-        );
+    cfg.service(
+        token_resource("/api/v1/calendar/meetings/refresh/").route(web::post().to(refresh)),
+    )
+    .service(token_resource("/api/v1/calendar/meetings/").route(web::get().to(list)))
+    .service(
+        token_resource("/api/v1/calendar/meetings/{id}/")
+            .route(web::get().to(get_one))
+            .route(web::put().to(update))
+            .route(web::patch().to(update)),
+    );
 }
 
 /// A CalendarMeeting.
@@ -49,6 +51,8 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
         "calendar_platform": platform,
         "organizer_email": e.organizer_email,
         "attendees": attendees,
+        "attendee_emails": e.attendees.iter().map(|a| a.email.as_str()).collect::<Vec<_>>(),
+        "visibility": visibility(e.platform, &e.raw),
         "is_external": external,
         "is_hosted_by_me": e.is_hosted_by_me,
         "is_recurring": e.is_recurring,
@@ -71,6 +75,30 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
         out[field] = invite;
     }
     out
+}
+
+/// The event's visibility as the provider says it: Google `visibility` (absent means
+/// `default`), Graph `sensitivity` (`normal` is `default`, `personal` is `private`);
+/// `null` when unknown.
+pub fn visibility(platform: Platform, raw: &str) -> Option<&'static str> {
+    let raw: Value = serde_json::from_str(raw).ok()?;
+    let known = |v: &str| match v {
+        "default" | "normal" => Some("default"),
+        "public" => Some("public"),
+        "private" | "personal" => Some("private"),
+        "confidential" => Some("confidential"),
+        _ => None,
+    };
+    match platform {
+        Platform::Google => match raw.get("visibility") {
+            None => raw.is_object().then_some("default"),
+            Some(v) => v.as_str().and_then(known),
+        },
+        Platform::Microsoft => raw
+            .get("sensitivity")
+            .and_then(Value::as_str)
+            .and_then(known),
+    }
 }
 
 #[derive(Deserialize)]

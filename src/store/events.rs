@@ -334,8 +334,17 @@ fn list_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
             arg((d as i64).into(), &mut args)
         ));
     }
-    if let Some(u) = &q.ical_uid {
-        conds.push(format!("e.ical_uid = {}", arg(u.clone().into(), &mut args)));
+    if let Some(prefix) = q.ical_uid.as_deref().filter(|p| !p.is_empty()) {
+        // A case-sensitive prefix match as a range, so the ical_uid index serves it.
+        let lo = arg(prefix.to_string().into(), &mut args);
+        let cond = match prefix_end(prefix) {
+            Some(hi) => format!(
+                "e.ical_uid >= {lo} AND e.ical_uid < {}",
+                arg(hi.into(), &mut args)
+            ),
+            None => format!("e.ical_uid >= {lo}"),
+        };
+        conds.push(cond);
     }
     if let Some((k, id)) = &q.after {
         let op = if q.backwards { "<" } else { ">" };
@@ -355,6 +364,25 @@ fn list_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
         q.limit
     ));
     (sql, args)
+}
+
+/// The least string greater than every string that starts with `prefix` (None: no such
+/// bound, i.e. every string from `prefix` on qualifies). SQLite compares text bytewise
+/// (BINARY), which for UTF-8 is code point order, so `[prefix, prefix_end)` is exactly the
+/// strings starting with `prefix`.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 /// One page of events in the direction of travel.
@@ -388,14 +416,17 @@ pub fn list_for_user(
     let sql = format!(
         "{} WHERE c.calendar_user_id = ?1 AND c.kind = 'v1' AND e.is_deleted = 0
            AND (?2 IS NULL OR e.start_time >= ?2) AND (?3 IS NULL OR e.start_time <= ?3)
-           AND (?4 IS NULL OR e.ical_uid = ?4)
+           AND (?4 IS NULL OR e.ical_uid >= ?4) AND (?5 IS NULL OR e.ical_uid < ?5)
          ORDER BY e.start_time, e.id",
         *SELECT
     );
+    // `ical_uid` is a case-sensitive prefix (see [`prefix_end`]).
+    let ical_uid = ical_uid.filter(|p| !p.is_empty());
+    let ical_end = ical_uid.and_then(prefix_end);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(
-            params![calendar_user_id, start_gte, start_lte, ical_uid],
+            params![calendar_user_id, start_gte, start_lte, ical_uid, ical_end],
             row,
         )?
         .collect::<Result<_, _>>()?;
@@ -456,4 +487,24 @@ pub fn upcoming(
         .query_map(params![calendar_id, now_ms, limit as i64], row)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_bounds_exactly_the_strings_with_the_prefix() {
+        assert_eq!(prefix_end("abc").as_deref(), Some("abd"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        assert_eq!(prefix_end("x\u{D7FF}").as_deref(), Some("x\u{E000}"));
+        let end = prefix_end("AbC").unwrap();
+        for s in ["AbC", "AbCd", "AbC\u{10FFFF}zz"] {
+            assert!(s >= "AbC" && s < end.as_str(), "{s}");
+        }
+        for s in ["abc", "AbD", "Ab", "ABC"] {
+            assert!(!(s >= "AbC" && s < end.as_str()), "{s}");
+        }
+    }
 }

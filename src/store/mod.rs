@@ -24,6 +24,8 @@ pub mod sync;
 pub mod webhook_endpoints;
 pub mod webhooks;
 pub mod zoom;
+pub mod zoom_logs;
+pub mod zoom_meetings;
 
 use std::path::Path;
 use std::time::Duration;

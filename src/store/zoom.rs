@@ -4,7 +4,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{is_unique_violation, StoreError};
-use crate::domain::{ZoomAppKind, ZoomCredentialStatus};
+use crate::domain::{ZoomAppKind, ZoomCredentialStatus, ZoomMeetingSyncStatus};
 
 /// Declares a table's row type together with its one column list (`COLUMNS`: the fields in
 /// order, named as the columns; `SELECT` reads them), its one row mapper (`from_row`) and
@@ -64,6 +64,8 @@ table_row! {
         pub webhook_secret_enc: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// The last valid `endpoint.url_validation` challenge (ms), or None.
+        pub webhook_last_validation: Option<i64>,
     }
 }
 
@@ -92,7 +94,8 @@ pub fn get_app(conn: &Connection, id: &str) -> Result<Option<ZoomApp>, StoreErro
         .optional()?)
 }
 
-/// A keyset page position: rows after (or, `back`, before) `(created_at, id)`.
+/// A keyset page position: rows after (or, `back`, before) `(created_at, id)` in the
+/// list's order.
 #[derive(Debug, Clone)]
 pub struct Position {
     pub created_at: i64,
@@ -100,21 +103,64 @@ pub struct Position {
     pub back: bool,
 }
 
-/// Apps ordered by (created_at, id), `limit` rows from `after` in its direction.
+/// A page of a list ordered by (created_at, id): where it starts, which way the list is
+/// ordered (`desc`: newest first) and how many rows to read.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub position: Option<Position>,
+    pub desc: bool,
+    pub limit: usize,
+}
+
+/// `created_at_after` / `created_at_before` (inclusive, ms).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreatedRange {
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+}
+
+impl CreatedRange {
+    pub(super) fn push(&self, column: &str, conds: &mut Vec<String>, values: &mut Vec<Value>) {
+        if let Some(t) = self.after {
+            conds.push(format!("{column} >= ?"));
+            values.push(Value::Integer(t));
+        }
+        if let Some(t) = self.before {
+            conds.push(format!("{column} <= ?"));
+            values.push(Value::Integer(t));
+        }
+    }
+}
+
+/// Apps in the window's order, filtered by creation time.
 pub fn list_apps(
     conn: &Connection,
-    after: Option<&Position>,
-    limit: usize,
+    created: &CreatedRange,
+    window: &Window,
 ) -> Result<Vec<ZoomApp>, StoreError> {
+    let (mut conds, mut values) = (Vec::new(), Vec::new());
+    created.push("created_at", &mut conds, &mut values);
     list_page(
         conn,
         ZoomApp::SELECT,
-        Vec::new(),
-        Vec::new(),
-        after,
-        limit,
+        conds,
+        values,
+        window,
         ZoomApp::from_row,
     )
+}
+
+/// Records a valid `endpoint.url_validation` challenge.
+pub fn set_webhook_validated(
+    conn: &Connection,
+    app_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE zoom_oauth_apps SET webhook_last_validation = ?2 WHERE id = ?1",
+        params![app_id, now_ms],
+    )?;
+    Ok(())
 }
 
 pub enum DeleteApp {
@@ -163,12 +209,22 @@ table_row! {
         pub last_error: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        pub meeting_sync_status: ZoomMeetingSyncStatus,
+        /// When the next meeting sync is due (None: not scheduled).
+        pub next_meeting_sync_at: Option<i64>,
+        pub last_meeting_sync_at: Option<i64>,
+        /// Customer-managed tokens: the sealed URL that answers an access token.
+        pub access_token_callback_url_enc: Option<String>,
     }
 }
 
 impl ZoomCredential {
     pub fn is_healthy(&self) -> bool {
         self.status == ZoomCredentialStatus::Healthy
+    }
+    /// Tokens come from the app's `access_token_callback_url`; never refreshed here.
+    pub fn is_customer_managed(&self) -> bool {
+        self.access_token_callback_url_enc.is_some()
     }
 }
 
@@ -247,13 +303,14 @@ pub struct CredentialFilter {
     pub account_id: Option<String>,
     pub user_id: Option<String>,
     pub status: Option<ZoomCredentialStatus>,
+    pub meeting_sync_status: Option<ZoomMeetingSyncStatus>,
+    pub created: CreatedRange,
 }
 
 pub fn list_credentials(
     conn: &Connection,
     filter: &CredentialFilter,
-    after: Option<&Position>,
-    limit: usize,
+    window: &Window,
 ) -> Result<Vec<ZoomCredential>, StoreError> {
     let mut conds = Vec::new();
     let mut values = Vec::new();
@@ -262,19 +319,25 @@ pub fn list_credentials(
         ("account_id", filter.account_id.as_deref()),
         ("user_id", filter.user_id.as_deref()),
         ("status", filter.status.map(ZoomCredentialStatus::as_str)),
+        (
+            "meeting_sync_status",
+            filter
+                .meeting_sync_status
+                .map(ZoomMeetingSyncStatus::as_str),
+        ),
     ] {
         if let Some(v) = value {
             conds.push(format!("{column} = ?"));
             values.push(Value::Text(v.to_string()));
         }
     }
+    filter.created.push("created_at", &mut conds, &mut values);
     list_page(
         conn,
         ZoomCredential::SELECT,
         conds,
         values,
-        after,
-        limit,
+        window,
         ZoomCredential::from_row,
     )
 }
@@ -336,6 +399,24 @@ pub fn save_refresh(
             now_ms,
             ZoomCredentialStatus::Healthy
         ],
+    )?;
+    Ok(n > 0)
+}
+
+/// Stores a token fetched from a customer's callback (a cache, no refresh token).
+pub fn save_customer_token(
+    conn: &Connection,
+    id: &str,
+    access_token_enc: &str,
+    expires_at: i64,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE zoom_oauth_credentials
+         SET access_token_enc = ?2, access_token_expires_at = ?3, last_refresh_at = ?4,
+             refresh_failures = 0, last_error = NULL
+         WHERE id = ?1",
+        params![id, access_token_enc, expires_at, now_ms],
     )?;
     Ok(n > 0)
 }
@@ -405,6 +486,7 @@ pub fn find_deauthorized(
 }
 
 /// Healthy credentials whose refresh token was issued before `before` (oldest first).
+/// Customer-managed credentials have no refresh token and are left out.
 pub fn due_for_refresh(
     conn: &Connection,
     before: i64,
@@ -412,7 +494,7 @@ pub fn due_for_refresh(
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM zoom_oauth_credentials
-         WHERE status = ?3 AND last_refresh_at < ?1
+         WHERE status = ?3 AND last_refresh_at < ?1 AND access_token_callback_url_enc IS NULL
          ORDER BY last_refresh_at, id LIMIT ?2",
     )?;
     let ids = stmt
@@ -477,19 +559,20 @@ pub fn events(
 // ------------------------------------------------------------------ paging
 
 /// Runs `select` with `conds` plus the keyset condition, ordered by (created_at, id) in the
-/// page's direction.
-fn list_page<T>(
+/// window's order and the page's direction (rows come in the direction of travel).
+pub(super) fn list_page<T>(
     conn: &Connection,
     select: &str,
     mut conds: Vec<String>,
     mut values: Vec<Value>,
-    after: Option<&Position>,
-    limit: usize,
+    window: &Window,
     row: fn(&rusqlite::Row) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StoreError> {
-    let back = after.is_some_and(|p| p.back);
-    if let Some(p) = after {
-        let op = if p.back { "<" } else { ">" };
+    let back = window.position.as_ref().is_some_and(|p| p.back);
+    // Travelling towards smaller keys: a descending list forwards, an ascending one back.
+    let down = back != window.desc;
+    if let Some(p) = &window.position {
+        let op = if down { "<" } else { ">" };
         conds.push(format!("(created_at, id) {op} (?, ?)"));
         values.push(Value::Integer(p.created_at));
         values.push(Value::Text(p.id.clone()));
@@ -499,8 +582,8 @@ fn list_page<T>(
     } else {
         format!(" WHERE {}", conds.join(" AND "))
     };
-    let dir = if back { "DESC" } else { "ASC" };
-    values.push(Value::Integer(limit as i64));
+    let dir = if down { "DESC" } else { "ASC" };
+    values.push(Value::Integer(window.limit as i64));
     let sql = format!("{select}{filter} ORDER BY created_at {dir}, id {dir} LIMIT ?");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt

@@ -6,8 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
+use crate::api::params::parse_time;
 use crate::api::{parse_id, resource};
-use crate::domain::{ZoomAppKind, ZoomCredentialStatus};
+use crate::domain::{ZoomAppKind, ZoomCredentialStatus, ZoomMeetingSyncStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::zoom::{self as zs, ZoomApp, ZoomCredential};
@@ -42,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v2/zoom-oauth-credentials/{id}/access-token/")
             .route(web::get().to(access_token)),
+    )
+    .service(
+        resource("/api/v2/zoom-oauth-credentials/{id}/validate/").route(web::post().to(validate)),
     );
 }
 
@@ -54,19 +58,46 @@ pub fn app_json(app: &ZoomApp) -> Value {
         "kind": app.kind,
         "client_id": app.client_id,
         "created_at": ms_to_rfc3339(app.created_at),
+        "webhook_last_validation": app.webhook_last_validation.map(ms_to_rfc3339),
     })
 }
 
-pub fn credential_json(c: &ZoomCredential) -> Value {
+pub fn credential_json(state: &AppState, c: &ZoomCredential) -> Value {
+    let callback = c
+        .access_token_callback_url_enc
+        .as_deref()
+        .and_then(|sealed| state.keys.decrypt(sealed).ok())
+        .map(|url| redact_url(&url));
     json!({
         "id": c.id,
         "oauth_app": c.oauth_app_id,
         "user_id": c.user_id,
         "account_id": c.account_id,
         "status": c.status,
+        "meeting_sync_status": c.meeting_sync_status,
         "created_at": ms_to_rfc3339(c.created_at),
-        "access_token_callback_url": null,
+        "access_token_callback_url": callback,
     })
+}
+
+/// A callback URL as shown back: no user info, and its query (which usually carries the
+/// secret) replaced by `…`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let had_query = u.query().is_some();
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut shown = u.to_string();
+            if had_query {
+                shown.push_str("?…");
+            }
+            shown
+        }
+        Err(_) => "…".into(),
+    }
 }
 
 // ------------------------------------------------------------------ body helpers
@@ -120,22 +151,78 @@ fn finish(errors: Map<String, Value>) -> ApiResult<()> {
     }
 }
 
-/// A list request: its page and keyset position (our cursors carry `created_at` ms as the
-/// key). Read before any filter, so a bad cursor is the error reported first.
-struct ListRequest {
+/// A list request: its page, ordering (`ordering=created_at|-created_at`, default newest
+/// first), `created_at_after` / `created_at_before`, and keyset window. Cursors carry
+/// `[ordering, created_at ms]`, so a cursor of the other ordering is refused. Read before
+/// any other filter, so a bad cursor is the error reported first.
+pub(super) struct ListRequest {
     page: PageRequest,
-    position: Option<zs::Position>,
+    pub(super) window: zs::Window,
+    pub(super) created: zs::CreatedRange,
+    ordering: &'static str,
+}
+
+/// `ordering` of the Zoom lists (`-created_at` unless `created_at` is asked for).
+pub(super) fn ordering_of(req: &HttpRequest) -> ApiResult<&'static str> {
+    match query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == "ordering")
+        .map(|(_, v)| v)
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("") | Some("-created_at") => Ok("-created_at"),
+        Some("created_at") => Ok("created_at"),
+        Some(_) => Err(ApiError::field(
+            "ordering",
+            "Must be created_at or -created_at.",
+        )),
+    }
+}
+
+/// `created_at_after` / `created_at_before` (RFC 3339, inclusive).
+pub(super) fn created_range(req: &HttpRequest) -> ApiResult<zs::CreatedRange> {
+    let mut range = zs::CreatedRange::default();
+    for (k, v) in query_pairs(req) {
+        match k.as_str() {
+            "created_at_after" => range.after = Some(parse_time(&k, &v)?),
+            "created_at_before" => range.before = Some(parse_time(&k, &v)?),
+            _ => {}
+        }
+    }
+    Ok(range)
 }
 
 impl ListRequest {
-    fn from_request(state: &AppState, req: &HttpRequest) -> ApiResult<Self> {
+    pub(super) fn from_request(state: &AppState, req: &HttpRequest) -> ApiResult<Self> {
         let page = PageRequest::from_request(state, req)?;
-        let position = page.int_position()?.map(|(created_at, id)| zs::Position {
-            created_at,
-            id,
-            back: page.backwards(),
-        });
-        Ok(ListRequest { page, position })
+        let ordering = ordering_of(req)?;
+        let position = match &page.cursor {
+            None => None,
+            Some(c) => {
+                let key = match &c.key {
+                    Value::Array(a) if a.len() == 2 && a[0] == ordering => a[1].as_i64(),
+                    _ => None,
+                }
+                .ok_or_else(|| ApiError::field("cursor", "Invalid cursor."))?;
+                Some(zs::Position {
+                    created_at: key,
+                    id: c.id.clone(),
+                    back: c.back,
+                })
+            }
+        };
+        let window = zs::Window {
+            position,
+            desc: ordering == "-created_at",
+            limit: page.page_size + 1,
+        };
+        Ok(ListRequest {
+            page,
+            window,
+            created: created_range(req)?,
+            ordering,
+        })
     }
 
     /// Reads the page's rows (one more than its size, to see whether more follow) with
@@ -144,18 +231,18 @@ impl ListRequest {
         self,
         state: &AppState,
         req: &HttpRequest,
-        read: impl FnOnce(&Connection, Option<&zs::Position>, usize) -> Result<Vec<T>, StoreError>
-            + Send
-            + 'static,
-        show: fn(&T) -> Row,
+        read: impl FnOnce(&Connection, &zs::Window) -> Result<Vec<T>, StoreError> + Send + 'static,
+        show: impl Fn(&T) -> Row,
     ) -> ApiResult<HttpResponse> {
-        let (position, limit) = (self.position, self.page.page_size + 1);
-        let rows = state
-            .store
-            .read(move |c| read(c, position.as_ref(), limit))
-            .await?;
+        let window = self.window.clone();
+        let rows = state.store.read(move |c| read(c, &window)).await?;
         let rows = rows.iter().map(show).collect();
-        Ok(HttpResponse::Ok().json(build_page(state, req, &self.page, rows, Row::key)))
+        let ordering = self.ordering;
+        Ok(
+            HttpResponse::Ok().json(build_page(state, req, &self.page, rows, |r: &Row| {
+                (json!([ordering, r.created_at]), r.id.clone())
+            })),
+        )
     }
 }
 
@@ -178,19 +265,16 @@ impl Row {
             body: app_json(a),
         }
     }
-    fn credential(c: &ZoomCredential) -> Self {
+    fn credential(state: &AppState, c: &ZoomCredential) -> Self {
         Row {
             created_at: c.created_at,
             id: c.id.clone(),
-            body: credential_json(c),
+            body: credential_json(state, c),
         }
-    }
-    fn key(&self) -> (Value, String) {
-        (json!(self.created_at), self.id.clone())
     }
 }
 
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+pub(super) fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     serde_urlencoded::from_str(req.query_string()).unwrap_or_default()
 }
 
@@ -201,9 +285,15 @@ async fn list_apps(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
-    ListRequest::from_request(&state, &req)?
-        .respond(&state, &req, zs::list_apps, Row::app)
-        .await
+    let list = ListRequest::from_request(&state, &req)?;
+    let created = list.created;
+    list.respond(
+        &state,
+        &req,
+        move |c, window| zs::list_apps(c, &created, window),
+        Row::app,
+    )
+    .await
 }
 
 async fn create_app(
@@ -327,7 +417,7 @@ fn conflict_error(app: &ZoomApp, existing: &ZoomCredential) -> ApiError {
     ApiError::Validation(Value::Object(body))
 }
 
-fn unavailable(detail: String) -> HttpResponse {
+pub(super) fn unavailable(detail: String) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header(("Retry-After", "30"))
         .json(json!({ "detail": detail }))
@@ -339,7 +429,7 @@ async fn create_credential(
     state: web::Data<AppState>,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let (app_ref, code) = parse_credential_body(&body)?;
+    let (app_ref, source) = parse_credential_body(&body)?;
     let missing_app = || {
         ApiError::field(
             "oauth_app",
@@ -349,17 +439,53 @@ async fn create_credential(
     let app_id = uuid::Uuid::parse_str(&app_ref)
         .map_err(|_| missing_app())?
         .to_string();
-    match credentials::create(&state, &app_id, &code).await {
-        Ok(cred) => Ok(HttpResponse::Created().json(credential_json(&cred))),
+    let made = match &source {
+        TokenSource::Code(code) => credentials::create(&state, &app_id, code).await,
+        TokenSource::Callback(url) => super::customer::create(&state, &app_id, url).await,
+    };
+    match made {
+        Ok(cred) => Ok(HttpResponse::Created().json(credential_json(&state, &cred))),
         Err(e) => create_error(e, missing_app),
     }
 }
 
-/// `{"oauth_app", "authorization_code": {"code", "redirect_uri", "code_verifier"?}}`
-fn parse_credential_body(body: &Value) -> ApiResult<(String, AuthorizationCode)> {
+/// Where a new credential's tokens come from.
+enum TokenSource {
+    Code(AuthorizationCode),
+    /// Customer-managed: the app's URL that answers an access token.
+    Callback(String),
+}
+
+/// `{"oauth_app", "authorization_code": {"code", "redirect_uri", "code_verifier"?}}` or
+/// `{"oauth_app", "access_token_callback_url"}`.
+fn parse_credential_body(body: &Value) -> ApiResult<(String, TokenSource)> {
     let obj = object(body)?;
     let mut errors = Map::new();
     let app_ref = required_str(obj, "oauth_app", &mut errors);
+    let has_code = !matches!(obj.get("authorization_code"), None | Some(Value::Null));
+    let callback = match obj.get("access_token_callback_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(u)) if super::customer::valid_callback_url(u.trim()) => {
+            Some(u.trim().to_string())
+        }
+        Some(_) => {
+            errors.insert(
+                "access_token_callback_url".into(),
+                json!(["Enter a valid http(s) URL."]),
+            );
+            Some(String::new())
+        }
+    };
+    if let Some(url) = callback {
+        if has_code {
+            errors.insert(
+                "non_field_errors".into(),
+                json!(["Send either authorization_code or access_token_callback_url, not both."]),
+            );
+        }
+        finish(errors)?;
+        return Ok((app_ref, TokenSource::Callback(url)));
+    }
     let mut code = AuthorizationCode {
         code: String::new(),
         redirect_uri: String::new(),
@@ -389,7 +515,7 @@ fn parse_credential_body(body: &Value) -> ApiResult<(String, AuthorizationCode)>
         }
     }
     finish(errors)?;
-    Ok((app_ref, code))
+    Ok((app_ref, TokenSource::Code(code)))
 }
 
 /// Why no credential was made, as the answer: `503` when Zoom may work on a retry,
@@ -416,9 +542,23 @@ fn create_error(e: CreateError, missing_app: impl FnOnce() -> ApiError) -> ApiRe
             "Zoom accepted the code but refused /users/me: {e}. Check that the Zoom app has \
              the user:read scope, then authorize again."
         ))),
+        CreateError::Callback(e @ ZoomError::Transient { .. }) => Ok(unavailable(format!(
+            "No access token could be fetched: {e}; try again shortly."
+        ))),
+        CreateError::Callback(e) => Err(ApiError::field(
+            "access_token_callback_url",
+            format!("No access token could be fetched: {}.", callback_reason(&e)),
+        )),
         CreateError::Conflict { app, existing } => Err(conflict_error(&app, &existing)),
         CreateError::Store(e) => Err(e.into()),
         CreateError::Internal(e) => Err(ApiError::Internal(e)),
+    }
+}
+
+fn callback_reason(e: &ZoomError) -> String {
+    match e {
+        ZoomError::Rejected { reason, .. } => reason.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -428,12 +568,14 @@ async fn list_credentials(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let list = ListRequest::from_request(&state, &req)?;
-    let filter = credential_filter(&req)?;
+    let mut filter = credential_filter(&req)?;
+    filter.created = list.created;
+    let st = state.clone();
     list.respond(
         &state,
         &req,
-        move |c, position, limit| zs::list_credentials(c, &filter, position, limit),
-        Row::credential,
+        move |c, window| zs::list_credentials(c, &filter, window),
+        move |cred| Row::credential(&st, cred),
     )
     .await
 }
@@ -458,6 +600,15 @@ fn credential_filter(req: &HttpRequest) -> ApiResult<zs::CredentialFilter> {
                 };
                 filter.status = Some(status);
             }
+            "meeting_sync_status" => {
+                let Some(status) = ZoomMeetingSyncStatus::parse(&v) else {
+                    return Err(ApiError::field(
+                        "meeting_sync_status",
+                        format!("Select a valid choice. {v} is not one of the available choices."),
+                    ));
+                };
+                filter.meeting_sync_status = Some(status);
+            }
             _ => {}
         }
     }
@@ -472,7 +623,7 @@ async fn get_credential(
     let cred = credentials::get(&state, &parse_id(&path)?)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(credential_json(&cred)))
+    Ok(HttpResponse::Ok().json(credential_json(&state, &cred)))
 }
 
 async fn delete_credential(
@@ -512,4 +663,33 @@ async fn access_token(
         ))),
         Err(TokenError::Internal(e)) => Err(ApiError::Internal(e)),
     }
+}
+
+/// Refreshes now: `200` with the credential, `healthy` when Zoom accepted the refresh and
+/// `unhealthy` when it refused it.
+async fn validate(
+    _auth: ApiKeyAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path)?;
+    match tokens::refresh_now(&state, &id).await {
+        Ok(_) | Err(TokenError::Unhealthy(_)) => {}
+        Err(TokenError::NotFound) => return Err(ApiError::NotFound),
+        Err(TokenError::Rejected(why)) => {
+            return Err(ApiError::BadRequest(format!(
+                "The credential could not be validated: {why}."
+            )))
+        }
+        Err(TokenError::Unavailable(why)) => {
+            return Ok(unavailable(format!(
+                "Zoom could not be asked right now ({why}); try again shortly."
+            )))
+        }
+        Err(TokenError::Internal(e)) => return Err(ApiError::Internal(e)),
+    }
+    let cred = credentials::get(&state, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(credential_json(&state, &cred)))
 }

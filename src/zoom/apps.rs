@@ -24,6 +24,7 @@ pub async fn create(state: &AppState, new: NewApp) -> Result<Option<ZoomApp>, St
         webhook_secret_enc: new.webhook_secret.map(|s| state.keys.encrypt(&s)),
         created_at: now,
         updated_at: now,
+        webhook_last_validation: None,
     };
     let stored = app.clone();
     let inserted = state

@@ -72,7 +72,7 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(300), Duration::from_milli
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Runs `call` again after transient errors, with backoff.
-async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ZoomError>
+pub(super) async fn with_retries<T, F, Fut>(mut call: F) -> Result<T, ZoomError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ZoomError>>,
@@ -174,7 +174,7 @@ fn status_of(res: &Result<reqwest::Response, reqwest::Error>) -> Option<u16> {
     res.as_ref().ok().map(|r| r.status().as_u16())
 }
 
-fn transport(e: reqwest::Error) -> ZoomError {
+pub(super) fn transport(e: reqwest::Error) -> ZoomError {
     ZoomError::Transient {
         message: format!("cannot reach Zoom: {}", without_url(&e)),
         retry_after: None,
@@ -190,7 +190,9 @@ fn without_url(e: &reqwest::Error) -> String {
     msg
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> Result<T, ZoomError> {
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    res: reqwest::Response,
+) -> Result<T, ZoomError> {
     let status = res.status().as_u16();
     let retry_after = res
         .headers()

@@ -2,7 +2,7 @@
 //! conflict rule, insert), read, and deleted.
 
 use crate::coord::LockName;
-use crate::domain::ZoomCredentialStatus;
+use crate::domain::{ZoomCredentialStatus, ZoomMeetingSyncStatus};
 use crate::state::AppState;
 use crate::store::zoom::{self as zs, ZoomApp, ZoomCredential};
 use crate::store::StoreError;
@@ -27,6 +27,8 @@ pub enum CreateError {
     Exchange(ZoomError),
     /// Zoom exchanged the code but `/users/me` failed (transient or refused).
     UsersMe(ZoomError),
+    /// The customer's `access_token_callback_url` did not answer a token.
+    Callback(ZoomError),
     /// Another credential holds the app's conflict key (Zoom account or user).
     Conflict {
         app: Box<ZoomApp>,
@@ -86,7 +88,34 @@ pub async fn create(
         }
         CreateError::Exchange(e)
     })?;
-    let user = client::users_me(state, &tokens.access_token)
+    let issued = Issued {
+        access_token: tokens.access_token,
+        expires_in_secs: tokens.expires_in,
+        refresh_token_enc: state.keys.encrypt(&tokens.refresh_token),
+        scope: tokens.scope,
+        callback_url_enc: None,
+    };
+    store_new(state, app, issued).await
+}
+
+/// What a new credential starts with (an exchanged code, or a customer's callback token).
+pub(super) struct Issued {
+    pub access_token: String,
+    pub expires_in_secs: i64,
+    /// Sealed; empty for customer-managed credentials (they have none).
+    pub refresh_token_enc: String,
+    pub scope: String,
+    pub callback_url_enc: Option<String>,
+}
+
+/// Reads `/users/me` with the new access token and stores the credential unless the
+/// conflict rule refuses it; then starts its first meeting sync with that token.
+pub(super) async fn store_new(
+    state: &AppState,
+    app: ZoomApp,
+    issued: Issued,
+) -> Result<ZoomCredential, CreateError> {
+    let user = client::users_me(state, &issued.access_token)
         .await
         .map_err(|e| {
             if matches!(e, ZoomError::Transient { .. }) {
@@ -103,15 +132,19 @@ pub async fn create(
         user_id: user.id,
         account_id: user.account_id,
         status: ZoomCredentialStatus::Healthy,
-        access_token_enc: state.keys.encrypt(&tokens.access_token),
-        access_token_expires_at: now + tokens.expires_in.max(0) * 1000,
-        refresh_token_enc: state.keys.encrypt(&tokens.refresh_token),
-        scope: tokens.scope.clone(),
+        access_token_enc: state.keys.encrypt(&issued.access_token),
+        access_token_expires_at: now + issued.expires_in_secs.max(0) * 1000,
+        refresh_token_enc: issued.refresh_token_enc,
+        scope: issued.scope,
         last_refresh_at: now,
         refresh_failures: 0,
         last_error: None,
         created_at: now,
         updated_at: now,
+        meeting_sync_status: ZoomMeetingSyncStatus::NotStarted,
+        next_meeting_sync_at: Some(now),
+        last_meeting_sync_at: None,
+        access_token_callback_url_enc: issued.callback_url_enc,
     };
     let stored = cred.clone();
     let email = user.email.clone();
@@ -126,7 +159,10 @@ pub async fn create(
         })
         .await?
     {
-        zs::InsertCredential::Inserted => Ok(cred),
+        zs::InsertCredential::Inserted => {
+            super::meetings::start_first_sync(state, &cred, issued.access_token);
+            Ok(cred)
+        }
         zs::InsertCredential::Conflict(existing) => Err(CreateError::Conflict {
             app: Box::new(app),
             existing,

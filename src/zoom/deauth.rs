@@ -1,4 +1,6 @@
-//! `POST /api/v2/zoom-oauth-apps/{id}/webhook/`: the Zoom app's event notification endpoint.
+//! `POST /api/v2/zoom-oauth-apps/{id}/webhook/`: the Zoom app's event notification endpoint
+//! (`endpoint.url_validation`, `app_deauthorized`, and `meeting.*`, which starts a meeting
+//! sync of the account's credentials).
 //!
 //! Every request must carry `x-zm-signature: v0=hex(HMAC-SHA256(webhook_secret,
 //! "v0:{x-zm-request-timestamp}:{raw body}"))` with a timestamp within 5 minutes. That holds
@@ -12,9 +14,11 @@ use sha2::Sha256;
 
 use crate::api::{parse_id, resource};
 use crate::crypto::{constant_time_eq, hex};
+use crate::domain::LogLevel;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::zoom as zs;
+use crate::store::zoom_logs;
 
 use super::{apps, tokens};
 
@@ -98,6 +102,21 @@ async fn receive(
         "endpoint.url_validation" => {
             let plain = text("plainToken")
                 .ok_or_else(|| ApiError::field("plainToken", "This field is required."))?;
+            let (app_id, now) = (app.id.clone(), state.now_ms());
+            state
+                .store
+                .write(move |tx| {
+                    zs::set_webhook_validated(tx, &app_id, now)?;
+                    zoom_logs::add_app_event(
+                        tx,
+                        &app_id,
+                        LogLevel::Info,
+                        "webhook_validated",
+                        "Zoom validated the app's event notification endpoint URL",
+                        now,
+                    )
+                })
+                .await?;
             Ok(HttpResponse::Ok().json(json!({
                 "plainToken": plain,
                 "encryptedToken": hmac_hex(&secret, &[plain.as_bytes()]),
@@ -123,6 +142,26 @@ async fn receive(
                 )
                 .await?;
             }
+            Ok(HttpResponse::Ok().json(json!({})))
+        }
+        "meeting.created" | "meeting.updated" | "meeting.deleted" => {
+            // The meeting map of the account's credentials is re-read from Zoom at once.
+            let n = super::meetings::on_meeting_event(&state, &app, text("account_id")).await?;
+            let (app_id, now) = (app.id.clone(), state.now_ms());
+            let message = format!("{name} received; meeting sync started for {n} credential(s)");
+            state
+                .store
+                .write(move |tx| {
+                    zoom_logs::add_app_event(
+                        tx,
+                        &app_id,
+                        LogLevel::Info,
+                        "meeting_event",
+                        &message,
+                        now,
+                    )
+                })
+                .await?;
             Ok(HttpResponse::Ok().json(json!({})))
         }
         // Other subscribed events are acknowledged and ignored.

@@ -79,6 +79,9 @@ pub async fn access_token(state: &AppState, id: &str) -> Result<AccessToken, Tok
     if !seen.is_healthy() {
         return Err(TokenError::Unhealthy(unhealthy_reason(&seen)));
     }
+    if seen.is_customer_managed() {
+        return super::customer::access_token(state, &seen, false).await;
+    }
     if seen.access_token_expires_at - state.now_ms() > MIN_REMAINING_MS {
         return open(state, &seen);
     }
@@ -95,6 +98,24 @@ pub async fn access_token(state: &AppState, id: &str) -> Result<AccessToken, Tok
         return open(state, &cred);
     }
     refresh_locked(state, &cred, "access token requested").await
+}
+
+/// Refreshes now, whatever the access token's age (`validate/`); a customer-managed
+/// credential fetches from its callback instead.
+pub async fn refresh_now(state: &AppState, id: &str) -> Result<AccessToken, TokenError> {
+    let seen = load(state, id).await?;
+    if !seen.is_healthy() {
+        return Err(TokenError::Unhealthy(unhealthy_reason(&seen)));
+    }
+    if seen.is_customer_managed() {
+        return super::customer::access_token(state, &seen, true).await;
+    }
+    let _guard = state.locks.lock(LockName::ZoomCredential(id)).await;
+    let cred = load(state, id).await?;
+    if !cred.is_healthy() {
+        return Err(TokenError::Unhealthy(unhealthy_reason(&cred)));
+    }
+    refresh_locked(state, &cred, "validation requested").await
 }
 
 /// Refreshes now, whatever the access token's age (the sweep). No-op when it was refreshed

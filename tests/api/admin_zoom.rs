@@ -402,6 +402,10 @@ async fn the_credentials_list_pages_forward_and_back() {
                     last_error: None,
                     created_at: t,
                     updated_at: t,
+                    meeting_sync_status: convene::domain::ZoomMeetingSyncStatus::NotStarted,
+                    next_meeting_sync_at: None,
+                    last_meeting_sync_at: None,
+                    access_token_callback_url_enc: None,
                 };
                 assert!(matches!(
                     zs::insert_credential(tx, &cred)?,

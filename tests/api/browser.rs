@@ -737,3 +737,156 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     on_page(c, "/admin/login/", "#password").await;
     Ok(())
 }
+
+// ------------------------------------------------------------------ V1 from another origin
+
+/// A one-page static server on its own loopback port (another origin than the app's):
+/// every GET answers `html`. Returns its base URL; the task ends with the test's runtime.
+async fn serve_page(html: &'static str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 8192];
+                let _ = sock.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The hosted V1 demo's browser calls, made by `fetch` from the page: the user, its
+/// preferences, the meetings, one meeting's override, a refresh, and a disconnect. Each
+/// result is `[status, body]`, or `["failed", message]` when the browser blocked it.
+const V1_CALLS: &str = r#"
+const [api, token, done] = arguments;
+const call = async (method, path, body) => {
+  try {
+    const res = await fetch(api + path, {
+      method,
+      headers: Object.assign({'x-recallcalendarauthtoken': token},
+                             body ? {'content-type': 'application/json'} : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return [res.status, text ? JSON.parse(text) : null];
+  } catch (e) { return ['failed', String(e)]; }
+};
+(async () => {
+  const out = {};
+  out.user = await call('GET', '/api/v1/calendar/user/');
+  out.prefs = await call('PUT', '/api/v1/calendar/user/',
+                         {preferences: {record_external: true}});
+  out.meetings = await call('GET', '/api/v1/calendar/meetings/');
+  const first = out.meetings[1][0];
+  out.override = await call('PUT', '/api/v1/calendar/meetings/' + first.id + '/',
+                            {override_should_record: true});
+  out.refresh = await call('POST', '/api/v1/calendar/meetings/refresh/');
+  out.disconnect = await call('POST', '/api/v1/calendar/user/disconnect/',
+                              {platform: 'microsoft'});
+  // An API-key endpoint is not open to pages.
+  try {
+    await fetch(api + '/api/v1/calendar/users/', {headers: {'authorization': 'Token x'}});
+    out.api_key = 'reachable';
+  } catch (e) { out.api_key = 'blocked'; }
+  out.origin = location.origin;
+  done(out);
+})();
+"#;
+
+#[tokio::test]
+async fn the_v1_demo_calls_work_from_another_origin_in_a_real_browser() {
+    use convene_sim::{EventSpec, Provider};
+    let Some(driver) = Driver::start() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but chromedriver is missing: .ci/run must install chromium-driver"
+        );
+        eprintln!("SKIPPED the_v1_demo_calls_work_from_another_origin: no chromedriver");
+        return;
+    };
+    let app = spawn_app().await;
+    // A calendar user with a Google and a Microsoft connection and a meeting.
+    let token = crate::calendar_support::calendar_token(&app, "browser-user").await;
+    let user_id = app
+        .state
+        .store
+        .read(|c| convene::store::calendar_users::find_by_external_id(c, "browser-user"))
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let g =
+        crate::sync_fixtures::connect_v1(&app, Provider::Google, "page@acme.test", &user_id).await;
+    crate::sync_fixtures::connect_v1(&app, Provider::Microsoft, "page@acme-ms.test", &user_id)
+        .await;
+    let start = chrono::Utc::now() + chrono::Duration::hours(2);
+    app.sim
+        .create_event(
+            &g.account,
+            EventSpec::new("Browser demo", start, start + chrono::Duration::hours(1))
+                .meet("https://meet.google.com/abc-defg-hij")
+                .attendee("guest@partner.test", convene_sim::ResponseStatus::Accepted),
+        )
+        .await;
+    crate::sync_fixtures::sync(&app, &g).await;
+
+    let page = serve_page("<!doctype html><title>V1 demo</title><p>demo</p>").await;
+    assert_ne!(page, app.address);
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path(), false).await;
+    let result = async {
+        c.goto(&format!("{page}/"))
+            .await
+            .map_err(|e| e.to_string())?;
+        c.execute_async(
+            V1_CALLS,
+            vec![app.address.clone().into(), token.clone().into()],
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    let _ = c.close().await;
+    let mut driver = driver;
+    driver.stop();
+    let out = result.unwrap();
+
+    assert_eq!(out["origin"], page.as_str());
+    assert_eq!(out["user"][0], 200, "{out}");
+    assert_eq!(out["user"][1]["external_id"], "browser-user");
+    assert_eq!(out["prefs"][0], 200, "{out}");
+    assert_eq!(out["prefs"][1]["preferences"]["record_external"], true);
+    assert_eq!(out["meetings"][0], 200, "{out}");
+    let meetings = out["meetings"][1].as_array().unwrap();
+    assert_eq!(meetings.len(), 1);
+    assert_eq!(meetings[0]["title"], "Browser demo");
+    assert!(meetings[0]["attendee_emails"]
+        .as_array()
+        .unwrap()
+        .contains(&"guest@partner.test".into()));
+    assert_eq!(out["override"][0], 200, "{out}");
+    assert_eq!(out["override"][1]["override_should_record"], true);
+    assert_eq!(out["refresh"][0], 200, "{out}");
+    assert_eq!(out["refresh"][1][0]["title"], "Browser demo");
+    assert_eq!(out["disconnect"][0], 200, "{out}");
+    assert_eq!(
+        out["disconnect"][1]["connections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(out["api_key"], "blocked", "{out}");
+}

@@ -2,20 +2,24 @@
 
 mod helpers;
 
+mod accounts;
 mod architecture;
 mod bots;
 mod calendar_support;
 mod calendar_v1;
 mod calendar_v2;
 mod contract;
+mod cors;
 mod events;
 mod foundation;
 mod meetings;
 mod receiver;
+mod schema;
 mod sync;
 mod sync_fixtures;
 mod webhooks;
 mod zoom;
+mod zoom_parity;
 
 mod admin;
 mod admin_bots;

@@ -5,3 +5,4 @@ mod faults;
 mod google;
 mod microsoft;
 mod zoom;
+mod zoom_meetings;
