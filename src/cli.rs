@@ -51,6 +51,13 @@ pub enum Command {
     /// serving), then report how many values each key id still seals.
     #[command(name = "rotate-master-key")]
     RotateMasterKey,
+    /// Run a self-contained demo: the provider simulator in-process, two connected
+    /// calendars, a webhook receiver, a bot, and a meeting that keeps moving.
+    Demo {
+        /// Seconds between moves of the demo meeting (0: never move it).
+        #[arg(long, default_value_t = 10)]
+        move_every: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,13 +112,19 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings.log, settings.log_format);
+    // The demo prints what happens; request logs would drown it unless asked for.
+    let log = match cli.command {
+        Some(Command::Demo { .. }) if std::env::var_os("CONVENE_LOG").is_none() => "warn",
+        _ => settings.log.as_str(),
+    };
+    crate::telemetry::init(log, settings.log_format);
     for name in &settings.unknown_variables {
         tracing::warn!(variable = %name, "unknown CONVENE_* variable ignored");
     }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Check => check(&settings),
+        Command::Demo { move_every } => demo(cli.config.clone(), move_every),
         other => offline(other, &settings),
     };
     match result {
@@ -143,6 +156,25 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("stopped");
         result.map_err(anyhow::Error::from)
     })
+}
+
+#[cfg(feature = "demo")]
+fn demo(config: Option<PathBuf>, move_every: u64) -> anyhow::Result<()> {
+    crate::demo::run(
+        config,
+        crate::demo::DemoOptions {
+            move_every,
+            moves: None,
+        },
+    )
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo(_config: Option<PathBuf>, _move_every: u64) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this convene was built without the demo (cargo feature `demo`); \
+         run `cargo run --release -- demo` from the repository"
+    )
 }
 
 fn check(settings: &Settings) -> anyhow::Result<()> {
@@ -281,9 +313,12 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
         }
         Command::Backup { path } => {
             store.backup_to(&path)?;
+            store.blocking_write(|tx| store::ops::record_backup(tx, store::now_ms()))?;
             println!("backup written to {}", path.display());
         }
-        Command::Serve | Command::Check => unreachable!("handled before"),
+        Command::Serve | Command::Check | Command::Demo { .. } => {
+            unreachable!("handled before")
+        }
     }
     Ok(())
 }

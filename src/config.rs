@@ -12,7 +12,8 @@ use url::Url;
 /// Every variable Convene reads, with its default (None = unset by default).
 pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_LISTEN", Some("127.0.0.1:8080")),
-    ("CONVENE_PUBLIC_URL", Some("http://127.0.0.1:8080")),
+    // Unset: the listen address (http://127.0.0.1:<port> for a wildcard address).
+    ("CONVENE_PUBLIC_URL", None),
     ("CONVENE_DATA_DIR", Some("./data")),
     ("CONVENE_MASTER_KEY", None),
     ("CONVENE_REDIRECT_ALLOWLIST", Some("")),
@@ -63,10 +64,16 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_LOG", Some("info")),
     ("CONVENE_LOG_FORMAT", Some("text")),
     ("CONVENE_CONFIG", None),
+    ("CONVENE_METRICS_TOKEN", None),
+    ("CONVENE_METRICS_LISTEN", None),
 ];
 
 /// Variables that hold secrets: they also accept `<NAME>_FILE` and are never printed.
-pub const SECRET_VARIABLES: &[&str] = &["CONVENE_MASTER_KEY", "CONVENE_BOT_API_KEY"];
+pub const SECRET_VARIABLES: &[&str] = &[
+    "CONVENE_MASTER_KEY",
+    "CONVENE_BOT_API_KEY",
+    "CONVENE_METRICS_TOKEN",
+];
 
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {message}")]
@@ -148,6 +155,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Unknown `CONVENE_*` variables seen at load time (warned about at start).
     pub unknown_variables: Vec<String>,
+    /// Bearer token that opens `GET /metrics` on the main address (unset: not served there).
+    pub metrics_token: Option<Secret>,
+    /// A separate address serving only `GET /metrics`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where raw values come from: a map of `CONVENE_*` names to strings.
@@ -236,13 +247,16 @@ impl Settings {
         };
         let required = |name: &str| get(name).unwrap_or_default();
 
-        let listen = required("CONVENE_LISTEN").parse().map_err(|_| {
+        let listen: SocketAddr = required("CONVENE_LISTEN").parse().map_err(|_| {
             ConfigError::new(
                 "CONVENE_LISTEN",
                 "must be an address and port such as 127.0.0.1:8080 or 0.0.0.0:8080",
             )
         })?;
-        let public_url = parse_http_url("CONVENE_PUBLIC_URL", &required("CONVENE_PUBLIC_URL"))?;
+        let public_url = match get("CONVENE_PUBLIC_URL").filter(|s| !s.trim().is_empty()) {
+            Some(u) => parse_http_url("CONVENE_PUBLIC_URL", &u)?,
+            None => default_public_url(listen),
+        };
         let data_dir = PathBuf::from(required("CONVENE_DATA_DIR"));
         if data_dir.as_os_str().is_empty() {
             return Err(ConfigError::new(
@@ -367,7 +381,22 @@ impl Settings {
                 .map_err(|m| ConfigError::new("CONVENE_MASTER_KEY", m))?;
         }
 
+        let metrics_token = get("CONVENE_METRICS_TOKEN")
+            .filter(|s| !s.is_empty())
+            .map(Secret);
+        let metrics_listen = match get("CONVENE_METRICS_LISTEN").filter(|s| !s.is_empty()) {
+            Some(s) => Some(s.parse().map_err(|_| {
+                ConfigError::new(
+                    "CONVENE_METRICS_LISTEN",
+                    "must be an address and port such as 127.0.0.1:9100",
+                )
+            })?),
+            None => None,
+        };
+
         Ok(Settings {
+            metrics_token,
+            metrics_listen,
             listen,
             public_url,
             data_dir,
@@ -413,6 +442,18 @@ impl Settings {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("convene.db")
     }
+}
+
+/// `http://<listen address>`, with loopback in place of a wildcard address (0.0.0.0, ::),
+/// so that changing only `CONVENE_LISTEN` moves the setup link and redirect URIs with it.
+pub fn default_public_url(listen: SocketAddr) -> Url {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    Url::parse(&format!("http://{host}:{}", listen.port())).expect("a valid URL")
 }
 
 /// `CONVENE_CORS_ORIGINS`: `*` (any origin) or a comma-separated list of origins.

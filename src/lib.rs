@@ -7,11 +7,14 @@ pub mod cli;
 pub mod config;
 pub mod coord;
 pub mod crypto;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod jobs;
 pub mod meeting_links;
+pub mod metrics;
 pub mod providers;
 pub mod push;
 pub mod redirects;

@@ -22,6 +22,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The port of `CONVENE_METRICS_LISTEN`, when set.
+    metrics_port: Option<u16>,
 }
 
 /// Opens the data directory and database, migrates, and checks the master key against the
@@ -57,6 +59,7 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        crate::metrics::mark_started();
         let settings = Arc::new(settings);
         let s = settings.clone();
         let (store, keys) = tokio::task::spawn_blocking(move || {
@@ -93,10 +96,18 @@ impl Application {
         crate::push::announce_mode(&state).await?;
         crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone())?;
+        let metrics_port = match api::metrics::start_listener(&state)? {
+            Some((port, metrics_server)) => {
+                tokio::spawn(metrics_server);
+                Some(port)
+            }
+            None => None,
+        };
         Ok(Application {
             port,
             server,
             state,
+            metrics_port,
         })
     }
 
@@ -108,6 +119,11 @@ impl Application {
         self.state.clone()
     }
 
+    /// The port serving only `/metrics` (`CONVENE_METRICS_LISTEN`), when configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// Serves until SIGTERM/SIGINT (actix handles both gracefully).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
@@ -117,6 +133,7 @@ impl Application {
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     api::health::configure(cfg);
+    api::metrics::configure(cfg);
     api::docs::configure(cfg);
     crate::webhooks::configure(cfg);
     crate::admin::configure(cfg);
@@ -160,6 +177,13 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
                 async move {
                     let res = fut.await?;
                     let status = res.status();
+                    crate::metrics::http_request(
+                        res.request()
+                            .match_pattern()
+                            .as_deref()
+                            .unwrap_or("unmatched"),
+                        status.as_u16(),
+                    );
                     let mut res: ServiceResponse<EitherBody<_>> = if status.as_u16() == 500 {
                         let (req, _) = res.into_parts();
                         let body = HttpResponse::InternalServerError().json(

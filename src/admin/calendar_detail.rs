@@ -64,6 +64,13 @@ struct Unreadable {
     last: String,
 }
 
+impl CalendarPage {
+    /// A recorded refresh or sync error in plain words, the raw text kept for a disclosure.
+    fn explain(&self, raw: &str) -> super::errors_plain::PlainError {
+        super::errors_plain::explain(raw)
+    }
+}
+
 async fn show(
     session: AdminSession,
     state: web::Data<AppState>,

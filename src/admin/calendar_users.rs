@@ -40,11 +40,14 @@ struct UsersPage {
     total: i64,
     next_url: Option<String>,
     first_url: Option<String>,
+    /// The search, if any (user id or connection email).
+    q: String,
 }
 
 #[derive(serde::Deserialize)]
 struct ListQuery {
     before: Option<String>,
+    q: Option<String>,
 }
 
 async fn show(
@@ -54,9 +57,16 @@ async fn show(
 ) -> AdminResult {
     let before = paging::decode_before(&state, query.before.as_deref())?;
     let paged = before.is_some();
+    let q = query.q.as_deref().unwrap_or_default().trim().to_string();
+    let search = q.clone();
     let (mut users, total) = state
         .store
         .read(move |c| {
+            if !search.is_empty() {
+                let found = crate::store::search::calendar_users(c, &search, PAGE_SIZE)?;
+                let n = found.len() as i64;
+                return Ok::<_, crate::store::StoreError>((found, n));
+            }
             Ok::<_, crate::store::StoreError>((
                 db::users(c, before, PAGE_SIZE + 1)?,
                 crate::store::calendar_users::count(c)?,
@@ -96,6 +106,7 @@ async fn show(
         total,
         next_url,
         first_url: paged.then(|| "/admin/calendar-users/".to_string()),
+        q,
     };
     render(&page.layout, &page)
 }

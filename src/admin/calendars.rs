@@ -118,6 +118,7 @@ struct CalendarsPage {
     kinds: Vec<Choice>,
     next_url: Option<String>,
     first_url: Option<String>,
+    q: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -126,6 +127,8 @@ struct ListQuery {
     platform: Option<String>,
     kind: Option<String>,
     before: Option<String>,
+    /// Search: account email, platform email, calendar user id or calendar id.
+    q: Option<String>,
 }
 
 async fn show(
@@ -152,13 +155,18 @@ async fn show(
     let before = paging::decode_before(&state, query.before.as_deref())?;
     let paged = before.is_some();
     let f = filter.clone();
+    let q = query.q.as_deref().unwrap_or_default().trim().to_string();
+    let search = q.clone();
     let (mut rows, total) = state
         .store
         .read(move |c| {
-            Ok::<_, crate::store::StoreError>((
-                db::list(c, &f, before, PAGE_SIZE + 1)?,
-                db::count(c, &f)?,
-            ))
+            if !search.is_empty() {
+                // A search shows its first page of matches, across every filter.
+                let found = crate::store::search::calendars(c, &search, PAGE_SIZE)?;
+                let n = found.len() as i64;
+                return Ok::<_, crate::store::StoreError>((found, n));
+            }
+            Ok((db::list(c, &f, before, PAGE_SIZE + 1)?, db::count(c, &f)?))
         })
         .await?;
     let status = filter.status.map_or("", CalendarStatus::as_str);
@@ -193,7 +201,11 @@ async fn show(
         layout: session.layout("calendars", "Calendars"),
         rows,
         total,
-        filtered: filter.status.is_some() || filter.platform.is_some() || filter.kind.is_some(),
+        filtered: filter.status.is_some()
+            || filter.platform.is_some()
+            || filter.kind.is_some()
+            || !q.is_empty(),
+        q,
         statuses: paging::choices(&statuses, status),
         platforms: paging::choices(&platforms, platform),
         kinds: paging::choices(&kinds, kind),

@@ -32,7 +32,9 @@ mod calendar_detail;
 mod calendar_sync_now;
 mod calendar_users;
 mod calendars;
+mod checklist;
 mod csrf;
+pub mod errors_plain;
 mod login;
 mod logout;
 mod overview;
@@ -47,6 +49,7 @@ mod redirect_origins;
 mod render;
 mod session;
 pub mod setup;
+mod system;
 mod webhook_deliveries;
 mod webhook_delivery;
 mod webhook_endpoint;
@@ -96,6 +99,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(login::configure)
             .configure(logout::configure)
             .configure(overview::configure)
+            .configure(checklist::configure)
             .configure(platforms::configure)
             .configure(api_keys::configure)
             .configure(webhook_secret::configure)

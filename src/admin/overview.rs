@@ -8,12 +8,15 @@ use actix_web::web;
 use askama::Template;
 use rusqlite::Connection;
 
-use crate::domain::{CalendarStatus, DeliveryStatus, ZoomCredentialStatus};
+use crate::domain::{CalendarStatus, ZoomCredentialStatus};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 
+use super::checklist::Step;
+use super::errors_plain;
 use super::render::{render, when_or, AdminResult, Layout};
 use super::session::AdminSession;
+use super::system::SystemInfo;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::page("/").route(web::get().to(show)));
@@ -53,12 +56,19 @@ pub struct Widget {
     pub wide: bool,
     /// Per row, a page about it: the row's first cell links there.
     pub row_links: Vec<Option<String>>,
+    /// Per row, the raw text behind the last cell (shown in a disclosure).
+    pub raw: Vec<Option<String>>,
 }
 
 impl Widget {
     /// (By reference: askama passes template arguments that way.)
     pub fn row_link(&self, row: &usize) -> Option<&str> {
         self.row_links.get(*row).and_then(|l| l.as_deref())
+    }
+
+    /// The raw text behind a row's last cell, if any.
+    pub fn row_raw(&self, row: &usize) -> Option<&str> {
+        self.raw.get(*row).and_then(|l| l.as_deref())
     }
 }
 
@@ -81,17 +91,31 @@ pub const WIDGETS: &[WidgetFn] = &[
 #[template(path = "admin/overview.html")]
 struct OverviewPage {
     layout: Layout,
+    /// The first-run checklist, until every step is done.
+    checklist: Option<Vec<Step>>,
+    system: SystemInfo,
     widgets: Vec<Widget>,
 }
 
 async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult {
     let now = state.now_ms();
-    let widgets = state
+    let settings = state.settings.clone();
+    let (widgets, checklist, system) = state
         .store
-        .read(move |c| WIDGETS.iter().map(|w| w(c, now)).collect::<Result<_, _>>())
+        .read(move |c| {
+            let widgets = WIDGETS
+                .iter()
+                .map(|w| w(c, now))
+                .collect::<Result<_, _>>()?;
+            let checklist = super::checklist::steps(&store::ops::setup_facts(c)?);
+            let system = super::system::load(c, &settings, now)?;
+            Ok::<_, StoreError>((widgets, checklist, system))
+        })
         .await?;
     let page = OverviewPage {
         layout: session.layout("overview", "Overview"),
+        checklist,
+        system,
         widgets,
     };
     render(&page.layout, &page)
@@ -153,7 +177,8 @@ fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     })
 }
 
-/// Endpoints that are failing or disabled (410 Gone, 5 days of failures, by hand), each
+/// Every endpoint is in one of three states: delivering, failing since …, or disabled (and
+/// why); never counted twice. Failing and disabled ones are listed (disabled first), each
 /// linking to its page; the headline numbers turn red when any is disabled.
 fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     let all = store::webhook_endpoints::list_all(c)?;
@@ -162,6 +187,7 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         .iter()
         .filter(|e| e.enabled && e.failing_since.is_some())
         .count();
+    let delivering = all.len() - disabled - failing;
     let mut troubled = store::webhook_endpoints::list_troubled(c)?;
     // Disabled ones first: they receive nothing until someone acts.
     troubled.sort_by_key(|e| e.enabled);
@@ -174,15 +200,12 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         .map(|e| {
             let (state, detail) = if e.enabled {
                 (
-                    "FAILING".to_string(),
-                    format!(
-                        "every attempt failed since {}",
-                        when_or(e.failing_since, "?")
-                    ),
+                    format!("failing since {}", when_or(e.failing_since, "?")),
+                    "every attempt has failed since then; disabled after 5 days".to_string(),
                 )
             } else {
                 (
-                    "DISABLED".to_string(),
+                    "disabled".to_string(),
                     e.disabled_reason.unwrap_or_else(|| "disabled".into()),
                 )
             };
@@ -193,8 +216,12 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         title: "Webhook endpoints",
         link: Some("/admin/webhooks/"),
         stats: vec![
-            Stat::new("enabled", all.len() - disabled, ""),
-            Stat::new("failing", failing, if failing > 0 { "warn" } else { "" }),
+            Stat::new(
+                "delivering",
+                delivering,
+                if delivering > 0 { "good" } else { "" },
+            ),
+            Stat::new("failing", failing, if failing > 0 { "bad" } else { "" }),
             Stat::new("disabled", disabled, if disabled > 0 { "bad" } else { "" }),
         ],
         columns: vec!["Endpoint", "State", "Why"],
@@ -202,44 +229,54 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         wide: !rows.is_empty(),
         rows,
         row_links,
-        empty: "Every endpoint is delivering.",
+        empty: if all.is_empty() {
+            "No webhook endpoints yet: add one on the Webhooks page."
+        } else {
+            "Every endpoint is delivering."
+        },
+        ..Default::default()
     })
 }
 
+/// Failing deliveries grouped by target: how many are still retrying and how many were
+/// given up, the last error in plain words, and a link to the target's filtered log.
 fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
-    let rows = store::webhooks::recent_failures(c, 10)?
-        .into_iter()
-        .map(|f| {
-            let result = match (f.last_status_code, f.last_error) {
-                (Some(code), _) => format!("HTTP {code}"),
-                (None, Some(e)) => truncate(&e, 120),
-                (None, None) => "failed".into(),
-            };
-            vec![
-                when_or(f.last_attempt_at, "—"),
-                f.event_type,
-                truncate(f.url.as_deref().unwrap_or(&f.target_key), 80),
-                f.attempts.to_string(),
-                result,
-                if f.status == DeliveryStatus::Failed {
-                    "gave up".into()
-                } else {
-                    "retrying".into()
-                },
-            ]
-        })
-        .collect();
+    let groups = store::ops::failures_by_target(c, 10)?;
+    let timeout = crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs();
+    let mut rows = Vec::new();
+    let mut row_links = Vec::new();
+    let mut raw = Vec::new();
+    for g in groups {
+        let link = match &g.endpoint_id {
+            Some(id) => format!(
+                "/admin/webhooks/{id}/?status={}#deliveries",
+                if g.retrying > 0 { "retrying" } else { "failed" }
+            ),
+            None => super::paging::link("/admin/webhooks/deliveries/", &[("q", &g.url)]),
+        };
+        let error = errors_plain::attempt(g.last_status_code, g.last_error.as_deref(), timeout);
+        rows.push(vec![
+            truncate(&g.url, 80),
+            g.retrying.to_string(),
+            g.failed.to_string(),
+            when_or(g.last_attempt_at, "—"),
+            error.as_ref().map_or("failed".into(), |e| e.plain.clone()),
+        ]);
+        row_links.push(Some(link));
+        raw.push(error.and_then(|e| e.raw));
+    }
     Ok(Widget {
-        title: "Recent webhook failures",
+        title: "Webhook failures by target",
         columns: vec![
-            "Last attempt",
-            "Event",
             "Target",
-            "Attempts",
-            "Result",
-            "State",
+            "Retrying",
+            "Gave up",
+            "Last attempt",
+            "Last error",
         ],
         rows,
+        row_links,
+        raw,
         empty: "No failing webhook deliveries.",
         wide: true,
         ..Default::default()
@@ -248,23 +285,28 @@ fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
 
 fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
     let runs = store::jobs::list(c)?;
+    let up_ms = crate::metrics::uptime_secs() as i64 * 1000;
+    let mut stale = 0;
     let rows = crate::jobs::all()
         .into_iter()
         .map(|sweep| {
             let every_ms = sweep.every.as_millis() as i64;
             let run = runs.iter().find(|r| r.name == sweep.name);
+            // Three missed intervals (plus slack for short ones): not being run.
+            let late = |since: i64| now - since > 3 * every_ms + 60_000;
             let status = match run {
+                None if up_ms > 3 * every_ms + 60_000 => {
+                    stale += 1;
+                    "stale: never ran in 3 intervals".to_string()
+                }
                 None => "not run yet".to_string(),
                 Some(r) if r.last_error.is_some() => format!(
                     "error: {}",
                     truncate(r.last_error.as_deref().unwrap_or_default(), 160)
                 ),
-                // Three missed intervals (plus slack for short ones): not being run.
-                Some(r)
-                    if r.last_finished_at
-                        .is_some_and(|t| now - t > 3 * every_ms + 60_000) =>
-                {
-                    "late".to_string()
+                Some(r) if r.last_finished_at.is_some_and(late) => {
+                    stale += 1;
+                    "stale: no run for 3 intervals".to_string()
                 }
                 Some(_) => "ok".to_string(),
             };
@@ -279,6 +321,11 @@ fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
         .collect();
     Ok(Widget {
         title: "Background jobs",
+        stats: vec![Stat::new(
+            "stale jobs",
+            stale,
+            if stale > 0 { "bad" } else { "good" },
+        )],
         columns: vec!["Sweep", "Every", "Last finished", "Runs", "Status"],
         rows,
         empty: "No background jobs.",

@@ -36,6 +36,7 @@ pub fn widget(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
             .iter()
             .map(|_| Some("/admin/platforms/".into()))
             .collect(),
+        raw: alarms.iter().map(|_| None).collect(),
         rows,
         empty: "The providers accept every saved OAuth client.",
     })

@@ -41,13 +41,6 @@ const PLATFORMS: &[Platform] = &[
         console: "Azure portal → App registrations → your app → Authentication → \
                   Web → Redirect URIs",
     },
-    Platform {
-        key: "zoom",
-        name: "Zoom",
-        callback: None,
-        console: "Zoom App Marketplace → your OAuth app → App Credentials → Redirect URL \
-                  for OAuth",
-    },
 ];
 
 /// What the page shows about one platform.

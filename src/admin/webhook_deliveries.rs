@@ -7,9 +7,10 @@ use askama::Template;
 
 use crate::domain::DeliveryStatus;
 use crate::state::AppState;
-use crate::store::webhooks::{self as log, DeliveryFilter, DeliveryRow};
+use crate::store::webhooks::{self as log, DeliveryCounts, DeliveryFilter, DeliveryRow};
 use crate::webhooks::EVENT_TYPES;
 
+use super::errors_plain::{self, PlainError};
 use super::render::{render, when, AdminError, AdminResult, Layout};
 use super::session::AdminSession;
 
@@ -31,6 +32,9 @@ pub(super) struct LogQuery {
     before: String,
     #[serde(default)]
     after: String,
+    /// Search: delivery number, `webhook-id`, event type or target URL.
+    #[serde(default)]
+    q: String,
 }
 
 impl LogQuery {
@@ -49,7 +53,7 @@ pub(super) struct LogRow {
     pub target: String,
     pub status: DeliveryStatus,
     pub attempts: i64,
-    pub result: String,
+    pub result: Option<PlainError>,
     /// When the next attempt is due (pending deliveries).
     pub next: Option<String>,
 }
@@ -61,7 +65,8 @@ pub(super) struct DeliveryLog {
     pub rows: Vec<LogRow>,
     pub status: String,
     pub event_type: String,
-    /// Every delivery status, for the filter.
+    pub q: String,
+    /// Every delivery status (and `retrying`), for the filter.
     pub statuses: Vec<&'static str>,
     pub event_types: &'static [&'static str],
     /// Whether rows show their target (the all-targets log).
@@ -72,23 +77,17 @@ pub(super) struct DeliveryLog {
     pub newest: Option<String>,
 }
 
-/// The last attempt's outcome in a few words.
-pub(super) fn result_of(code: Option<i64>, error: Option<&str>, attempts: i64) -> String {
-    match (code, error) {
-        (_, Some(e)) => truncate(e, 80),
-        (Some(c), None) => format!("HTTP {c}"),
-        (None, None) if attempts == 0 => "not attempted yet".into(),
-        (None, None) => "—".into(),
-    }
+/// The last attempt's outcome in plain words (None: not attempted yet).
+pub(super) fn result_of(code: Option<i64>, error: Option<&str>) -> Option<PlainError> {
+    errors_plain::attempt(
+        code,
+        error,
+        crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs(),
+    )
 }
 
-pub(super) fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(max).collect::<String>())
-    }
-}
+/// The pseudo-status of the log filter for pending deliveries that already failed once.
+pub const RETRYING: &str = "retrying";
 
 fn row(d: DeliveryRow) -> LogRow {
     let next = (d.status == DeliveryStatus::Pending).then(|| {
@@ -101,7 +100,7 @@ fn row(d: DeliveryRow) -> LogRow {
     LogRow {
         id: d.id,
         created: when(d.created_at),
-        result: result_of(d.last_status_code, d.last_error.as_deref(), d.attempts),
+        result: result_of(d.last_status_code, d.last_error.as_deref()),
         event_type: d.event_type,
         message_id: d.message_id,
         target: d.url.unwrap_or_default(),
@@ -129,16 +128,23 @@ pub(super) async fn load(
     base: String,
 ) -> AdminResult<DeliveryLog> {
     let status = q.status.trim().to_string();
-    let statuses: Vec<&'static str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let mut statuses: Vec<&'static str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+    statuses.insert(1, RETRYING);
+    let retrying = status == RETRYING;
     let unknown = || {
         AdminError::BadRequest(format!(
             "Unknown status \"{status}\"; use one of: {}.",
             statuses.join(", ")
         ))
     };
-    let status_filter = (!status.is_empty())
-        .then(|| DeliveryStatus::parse(&status).ok_or_else(unknown))
-        .transpose()?;
+    let status_filter = if retrying {
+        Some(DeliveryStatus::Pending)
+    } else {
+        (!status.is_empty())
+            .then(|| DeliveryStatus::parse(&status).ok_or_else(unknown))
+            .transpose()?
+    };
+    let search = q.q.trim().to_string();
     let event_type = q.event_type.trim().to_string();
     if !event_type.is_empty() && !EVENT_TYPES.contains(&event_type.as_str()) {
         return Err(AdminError::BadRequest(format!(
@@ -157,6 +163,8 @@ pub(super) async fn load(
         } else {
             None
         },
+        retrying,
+        search: (!search.is_empty()).then(|| search.clone()),
     };
     let f = filter.clone();
     let mut rows = state
@@ -179,6 +187,9 @@ pub(super) async fn load(
         }
         if !event_type.is_empty() {
             pairs.push(("event_type", event_type.clone()));
+        }
+        if !search.is_empty() {
+            pairs.push(("q", search.clone()));
         }
         if let Some((k, v)) = extra {
             pairs.push((k, v.to_string()));
@@ -209,6 +220,7 @@ pub(super) async fn load(
         rows: rows.into_iter().map(row).collect(),
         status,
         event_type,
+        q: search,
         statuses,
         event_types: EVENT_TYPES,
         show_target,
@@ -224,9 +236,7 @@ pub(super) async fn load(
 struct DeliveriesPage {
     layout: Layout,
     log: DeliveryLog,
-    pending: i64,
-    delivered: i64,
-    failed: i64,
+    counts: DeliveryCounts,
 }
 
 async fn show(
@@ -236,13 +246,11 @@ async fn show(
 ) -> AdminResult {
     let q = LogQuery::from_request(&req)?;
     let log = load(&state, None, &q, "/admin/webhooks/deliveries/".into()).await?;
-    let (pending, delivered, failed) = state.store.read(|c| log::delivery_counts(c, None)).await?;
+    let counts = state.store.read(|c| log::delivery_counts(c, None)).await?;
     let page = DeliveriesPage {
         layout: session.layout("webhooks", "Webhook deliveries"),
         log,
-        pending,
-        delivered,
-        failed,
+        counts,
     };
     render(&page.layout, &page)
 }

@@ -11,6 +11,7 @@ use crate::store::webhooks::{self as log, ReplayOutcome};
 use crate::webhooks::deliver;
 
 use super::csrf::AdminForm;
+use super::errors_plain::{self, PlainError};
 use super::render::{render, see_other, when, AdminError, AdminResult, Flash, Layout};
 use super::session::AdminSession;
 use super::webhook_deliveries::result_of;
@@ -28,7 +29,7 @@ struct AttemptView {
     ok: bool,
     latency_ms: i64,
     response: Option<String>,
-    error: Option<String>,
+    error: Option<PlainError>,
 }
 
 #[derive(Template)]
@@ -44,7 +45,7 @@ struct DeliveryPage {
     /// The endpoint is disabled: a replay waits until it is enabled.
     endpoint_disabled: bool,
     status: DeliveryStatus,
-    result: String,
+    result: Option<PlainError>,
     next_attempt: Option<String>,
     in_flight: bool,
     created: String,
@@ -95,7 +96,7 @@ async fn show(
     let page = DeliveryPage {
         layout: session.layout("webhooks", "Webhook delivery"),
         id: d.id,
-        result: result_of(d.last_status_code, d.last_error.as_deref(), d.attempts),
+        result: result_of(d.last_status_code, d.last_error.as_deref()),
         next_attempt: (pending && !d.in_flight).then(|| when(d.next_attempt_at)),
         in_flight: d.in_flight && pending,
         back: d
@@ -121,7 +122,16 @@ async fn show(
                 ok: a.status_code.is_some_and(|c| (200..300).contains(&c)) && a.error.is_none(),
                 latency_ms: a.latency_ms,
                 response: a.response_body.filter(|b| !b.is_empty()),
-                error: a.error,
+                error: a.error.as_deref().map(|e| {
+                    let mut p = errors_plain::explain(e);
+                    if p.plain == "Timed out" {
+                        p.plain = format!(
+                            "Timed out after {} s",
+                            crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs()
+                        );
+                    }
+                    p
+                }),
             })
             .collect(),
     };

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::state::AppState;
 use crate::store::webhook_endpoints::{self as endpoints, Endpoint, EndpointPatch};
+use crate::store::webhooks::DeliveryCounts;
 use crate::store::{self, StoreError};
 use crate::webhooks::api::{validate_event_types, validate_url};
 use crate::webhooks::EVENT_TYPES;
@@ -32,6 +33,8 @@ pub(super) struct EndpointView {
     pub failing_since: Option<String>,
     pub created: String,
     pub pending: i64,
+    /// Pending after a failed attempt.
+    pub retrying: i64,
     pub delivered: i64,
     pub failed: i64,
 }
@@ -44,14 +47,16 @@ impl std::ops::Deref for EndpointView {
 }
 
 impl EndpointView {
-    pub fn new(e: Endpoint, (pending, delivered, failed): (i64, i64, i64)) -> Self {
+    pub fn new(e: Endpoint, counts: DeliveryCounts) -> Self {
         EndpointView {
-            failing_since: e.failing_since.map(when),
+            // A disabled endpoint is "disabled", never "failing" as well.
+            failing_since: e.failing_since.filter(|_| e.enabled).map(when),
             created: when(e.created_at),
             endpoint: e,
-            pending,
-            delivered,
-            failed,
+            pending: counts.pending,
+            retrying: counts.retrying,
+            delivered: counts.delivered,
+            failed: counts.failed,
         }
     }
 

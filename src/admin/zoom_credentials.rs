@@ -11,9 +11,9 @@ use crate::state::AppState;
 use crate::store::zoom::{self as zs, CredentialFilter, Position};
 use crate::store::StoreError;
 
+use super::errors_plain::{self, PlainError};
 use super::render::{render, when, AdminError, AdminResult, Layout};
 use super::session::AdminSession;
-use super::webhook_deliveries::truncate;
 
 pub const PAGE_SIZE: usize = 50;
 
@@ -37,6 +37,9 @@ struct Query {
     after: String,
     #[serde(default)]
     before: String,
+    /// Search: email, Zoom user id, account id or credential id.
+    #[serde(default)]
+    q: String,
 }
 
 struct CredentialRow {
@@ -44,10 +47,11 @@ struct CredentialRow {
     app: String,
     user_id: String,
     account_id: String,
+    email: Option<String>,
     status: ZoomCredentialStatus,
     last_refresh: String,
     created: String,
-    last_error: Option<String>,
+    last_error: Option<PlainError>,
 }
 
 struct AppOption {
@@ -66,6 +70,7 @@ struct CredentialsPage {
     status: String,
     account_id: String,
     user_id: String,
+    q: String,
     filtered: bool,
     previous: Option<String>,
     next: Option<String>,
@@ -114,10 +119,12 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
     };
     let back = pos.as_ref().is_some_and(|p| p.back);
     let f = filter.clone();
-    let (mut creds, apps) = state
+    let search = q.q.trim().to_string();
+    let needle = search.clone();
+    let (mut creds, apps, emails) = state
         .store
         .read(move |c| {
-            Ok::<_, StoreError>((
+            let creds = if needle.is_empty() {
                 zs::list_credentials(
                     c,
                     &f,
@@ -126,9 +133,22 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
                         desc: false,
                         limit: PAGE_SIZE + 1,
                     },
-                )?,
-                zs::list_all_apps(c)?,
-            ))
+                )?
+            } else {
+                // A search shows its first page of matches, across every filter.
+                let mut found = Vec::new();
+                for id in crate::store::search::zoom_credential_ids(c, &needle, PAGE_SIZE)? {
+                    found.extend(zs::get_credential(c, &id)?);
+                }
+                found
+            };
+            let mut emails = HashMap::new();
+            for cred in &creds {
+                if let Some(e) = crate::store::search::zoom_credential_email(c, &cred.id)? {
+                    emails.insert(cred.id.clone(), e);
+                }
+            }
+            Ok::<_, StoreError>((creds, zs::list_all_apps(c)?, emails))
         })
         .await?;
     let more = creds.len() > PAGE_SIZE;
@@ -178,7 +198,8 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
                 .map_or_else(|| c.oauth_app_id.clone(), |l| l.to_string()),
             last_refresh: when(c.last_refresh_at),
             created: when(c.created_at),
-            last_error: c.last_error.as_deref().map(|e| truncate(e, 120)),
+            last_error: c.last_error.as_deref().map(errors_plain::explain),
+            email: emails.get(&c.id).cloned(),
             id: c.id,
             user_id: c.user_id,
             account_id: c.account_id,
@@ -198,7 +219,9 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
         filtered: filter.oauth_app.is_some()
             || filter.status.is_some()
             || filter.account_id.is_some()
-            || filter.user_id.is_some(),
+            || filter.user_id.is_some()
+            || !search.is_empty(),
+        q: search,
         oauth_app: filter.oauth_app.unwrap_or_default(),
         statuses: ZoomCredentialStatus::ALL,
         status,

@@ -6,6 +6,7 @@ pub mod cors;
 pub mod docs;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod pagination;
 pub mod params;
 pub mod schema;

@@ -263,17 +263,23 @@ fn transport_error(e: &reqwest::Error) -> OAuthError {
 
 /// POSTs a form to a token endpoint and sorts the answer.
 async fn token_request(
+    platform: Platform,
     http: &reqwest::Client,
     url: &url::Url,
     form: &[(&str, &str)],
 ) -> Result<TokenResponse, OAuthError> {
-    let res = http
+    let sent = http
         .post(url.clone())
         .header(reqwest::header::ACCEPT, "application/json")
         .form(form)
         .send()
-        .await
-        .map_err(|e| transport_error(&e))?;
+        .await;
+    crate::metrics::provider_request(
+        crate::metrics::provider_label(platform.as_str()),
+        "token",
+        sent.as_ref().ok().map(|r| r.status().as_u16()),
+    );
+    let res = sent.map_err(|e| transport_error(&e))?;
     let status = res.status().as_u16();
     let retry_after = retry_after_of(&res);
     let body = res.text().await.map_err(|e| transport_error(&e))?;
@@ -315,7 +321,7 @@ pub async fn exchange_code(
         ("client_id", client.client_id.as_str()),
         ("client_secret", client.client_secret.as_str()),
     ];
-    token_request(http, url, &form).await
+    token_request(platform, http, url, &form).await
 }
 
 /// Trades a refresh token for a new access token (and, on Microsoft, a new refresh token).
@@ -345,7 +351,16 @@ pub async fn refresh(
     if let Some(s) = scope.as_deref() {
         form.push(("scope", s));
     }
-    token_request(http, url, &form).await
+    let result = token_request(platform, http, url, &form).await;
+    crate::metrics::token_refresh(
+        platform.as_str(),
+        match &result {
+            Ok(_) => "ok",
+            Err(OAuthError::Permanent { .. }) => "refused",
+            Err(_) => "transient",
+        },
+    );
+    result
 }
 
 /// The email of the connected account, from the sources providers.md names, in its order.

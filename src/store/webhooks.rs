@@ -59,6 +59,10 @@ pub struct DeliveryFilter {
     /// Keyset pagination backwards: the `limit` deliveries just newer than this id (still
     /// returned newest first).
     pub after_id: Option<i64>,
+    /// Only pending deliveries that already failed at least once (with `status` pending).
+    pub retrying: bool,
+    /// Search: the delivery's number, or text in its `webhook-id`, event type or target URL.
+    pub search: Option<String>,
 }
 
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
@@ -109,6 +113,10 @@ pub fn list_deliveries(
            AND (?3 IS NULL OR m.event_type = ?3)
            AND (?4 IS NULL OR d.id < ?4)
            AND (?6 IS NULL OR d.id > ?6)
+           AND (?7 = 0 OR d.attempts > 0)
+           AND (?8 IS NULL OR CAST(d.id AS TEXT) = ?8 OR d.message_id LIKE ?9 ESCAPE '\\'
+                OR m.event_type LIKE ?9 ESCAPE '\\'
+                OR COALESCE(e.url, d.target_url, '') LIKE ?9 ESCAPE '\\')
          ORDER BY d.id {dir} LIMIT ?5"
     ))?;
     let mut rows = stmt
@@ -119,7 +127,10 @@ pub fn list_deliveries(
                 filter.event_type,
                 filter.before_id,
                 limit as i64,
-                filter.after_id
+                filter.after_id,
+                filter.retrying,
+                filter.search.as_deref().map(str::trim),
+                filter.search.as_deref().map(super::search::like_pattern),
             ],
             row,
         )?
@@ -151,14 +162,27 @@ pub fn recent_failures(conn: &Connection, limit: usize) -> Result<Vec<DeliveryRo
     Ok(rows)
 }
 
-/// Counts of deliveries by status for one endpoint (or all): (pending, delivered, failed).
+/// Deliveries of one endpoint (or all) by where they stand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Pending, not attempted yet.
+    pub pending: i64,
+    /// Pending after at least one failed attempt (still retrying).
+    pub retrying: i64,
+    pub delivered: i64,
+    /// Given up (retries exhausted or `410 Gone`).
+    pub failed: i64,
+}
+
+/// Counts of deliveries by status for one endpoint (or all).
 pub fn delivery_counts(
     conn: &Connection,
     endpoint_id: Option<&str>,
-) -> Result<(i64, i64, i64), StoreError> {
+) -> Result<DeliveryCounts, StoreError> {
     Ok(conn.query_row(
-        "SELECT COALESCE(SUM(status = ?2), 0), COALESCE(SUM(status = ?3), 0),
-                COALESCE(SUM(status = ?4), 0)
+        "SELECT COALESCE(SUM(status = ?2 AND attempts = 0), 0),
+                COALESCE(SUM(status = ?2 AND attempts > 0), 0),
+                COALESCE(SUM(status = ?3), 0), COALESCE(SUM(status = ?4), 0)
          FROM webhook_deliveries WHERE ?1 IS NULL OR endpoint_id = ?1",
         params![
             endpoint_id,
@@ -166,7 +190,14 @@ pub fn delivery_counts(
             DeliveryStatus::Delivered,
             DeliveryStatus::Failed
         ],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            Ok(DeliveryCounts {
+                pending: r.get(0)?,
+                retrying: r.get(1)?,
+                delivered: r.get(2)?,
+                failed: r.get(3)?,
+            })
+        },
     )?)
 }
 

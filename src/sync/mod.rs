@@ -146,10 +146,13 @@ impl FetchContext<'_> {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let res = req
-            .send()
-            .await
-            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
+        let sent = req.send().await;
+        crate::metrics::provider_request(
+            crate::metrics::provider_of(self.settings, url),
+            "calendar_events",
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+        );
+        let res = sent.map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
         let status = res.status();
         let headers = res.headers().clone();
         let body = res
@@ -435,7 +438,11 @@ fn next_sync_after(
 
 /// Runs a sync with the calendar's lock held and records a failure's backoff.
 async fn run_locked(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
-    let result = attempt(state, calendar_id).await;
+    let mut platform = None;
+    let result = attempt(state, calendar_id, &mut platform).await;
+    if let Some(p) = platform {
+        crate::metrics::sync_run(p.as_str(), result.is_ok());
+    }
     if let Err(e) = &result {
         record_failure(state, calendar_id, e).await;
     }
@@ -491,7 +498,11 @@ fn next_regular_sync(now_ms: i64, interval: Duration) -> i64 {
     now_ms + interval + rand::thread_rng().gen_range(0..=interval / 5)
 }
 
-async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+async fn attempt(
+    state: &AppState,
+    calendar_id: &str,
+    platform: &mut Option<crate::domain::Platform>,
+) -> Result<SyncOutcome, SyncError> {
     // Notifications from now on may name changes this sync does not see.
     let started = state.now_ms();
     let id = calendar_id.to_string();
@@ -500,6 +511,7 @@ async fn attempt(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, Syn
         .read(move |c| store::calendars::get(c, &id))
         .await?
         .ok_or(SyncError::NotFound)?;
+    *platform = Some(cal.platform);
     if cal.status == CalendarStatus::Disconnected {
         return Err(SyncError::NotConnected);
     }

@@ -56,7 +56,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
             .store
             .write(move |tx| {
                 for r in &results {
-                    outbox::record_attempt(tx, r, &p)?;
+                    count(outbox::record_attempt(tx, r, &p)?);
                 }
                 outbox::claim_due(tx, now, LEASE.as_millis() as i64, want)
             })
@@ -87,6 +87,18 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
             collect(done, &mut finished);
         }
     }
+}
+
+/// Counts a recorded attempt in `convene_webhook_deliveries_total{outcome}`.
+fn count(recorded: outbox::Recorded) {
+    use outbox::Recorded;
+    let outcome = match recorded {
+        Recorded::Delivered => "delivered",
+        Recorded::RetryAt(_) => "retrying",
+        Recorded::Failed => "failed",
+        Recorded::Gone => return,
+    };
+    crate::metrics::webhook_delivery(outcome);
 }
 
 fn collect(joined: Result<AttemptResult, tokio::task::JoinError>, into: &mut Vec<AttemptResult>) {

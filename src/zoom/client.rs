@@ -161,15 +161,16 @@ async fn token_request(
         .form(form)
         .timeout(TOKEN_TIMEOUT)
         .send()
-        .await
-        .map_err(|e| {
-            if e.is_connect() {
-                // Never reached Zoom: safe to try again.
-                transport(e)
-            } else {
-                lost(e)
-            }
-        })?;
+        .await;
+    crate::metrics::provider_request("zoom", "token", status_of(&res));
+    let res = res.map_err(|e| {
+        if e.is_connect() {
+            // Never reached Zoom: safe to try again.
+            transport(e)
+        } else {
+            lost(e)
+        }
+    })?;
     read_json(res, false).await
 }
 
@@ -192,16 +193,15 @@ pub async fn users_me(state: &AppState, access_token: &str) -> Result<ZoomUser, 
             .trim_end_matches('/')
     );
     with_retries(|| async {
-        let res = state
-            .http
-            .get(&url)
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(transport)?;
-        read_json(res, true).await
+        let res = state.http.get(&url).bearer_auth(access_token).send().await;
+        crate::metrics::provider_request("zoom", "users_me", status_of(&res));
+        read_json(res.map_err(transport)?, true).await
     })
     .await
+}
+
+fn status_of(res: &Result<reqwest::Response, reqwest::Error>) -> Option<u16> {
+    res.as_ref().ok().map(|r| r.status().as_u16())
 }
 
 pub(super) fn transport(e: reqwest::Error) -> ZoomError {

@@ -147,9 +147,16 @@ pub(super) async fn store_new(
         access_token_callback_url_enc: issued.callback_url_enc,
     };
     let stored = cred.clone();
+    let email = user.email.clone();
     match state
         .store
-        .write(move |tx| zs::insert_credential(tx, &stored))
+        .write(move |tx| {
+            let inserted = zs::insert_credential(tx, &stored)?;
+            if matches!(inserted, zs::InsertCredential::Inserted) {
+                crate::store::search::set_zoom_credential_email(tx, &stored.id, email.as_deref())?;
+            }
+            Ok::<_, crate::store::StoreError>(inserted)
+        })
         .await?
     {
         zs::InsertCredential::Inserted => {

@@ -552,12 +552,24 @@ async fn platform_secrets_are_never_shown_again() {
     let ms = platform_client(&app, "microsoft").await;
     assert!(ms.is_none());
 
-    // Zoom is a platform too; short secrets show only "set".
-    save_platform(&app, &client, "zoom", &csrf, "zoomid", "short1").await;
+    // Short secrets show only "set".
+    save_platform(&app, &client, "microsoft", &csrf, "msid-short", "short1").await;
     let (_, page) = text(&client, app.url("/admin/platforms/")).await;
-    assert!(page.contains("zoomid"));
+    assert!(page.contains("msid-short"));
     assert!(!page.contains("short1"));
     assert!(!page.contains("…ort1"));
+    // Zoom apps live on the Zoom page only: no second form here.
+    assert!(page.contains("href=\"/admin/zoom/\""));
+    assert!(!page.contains("action=\"/admin/platforms/zoom/\""));
+    for gone in ["zoom", "nonsense"] {
+        let res = client
+            .post(app.url(&format!("/admin/platforms/{gone}/")))
+            .form(&[("csrf_token", csrf.as_str()), ("client_id", "a")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+    }
     let res = client
         .post(app.url("/admin/platforms/nonsense/"))
         .form(&[("csrf_token", csrf.as_str()), ("client_id", "a")])

@@ -1,6 +1,10 @@
 //! The admin pages in a real headless Chromium, driven through chromedriver (WebDriver):
-//! setup → login → create an API key → save the Google client → add a webhook endpoint →
-//! logout.
+//! setup → login → the first-run checklist walked to completion (save the Google client,
+//! confirm the redirect URI, create an API key, add a webhook endpoint, test the OAuth
+//! setup through the simulator) → a failing endpoint reads "failing" everywhere → every
+//! admin page passes axe-core (0 serious or critical violations) → a 390 px phone shows a
+//! collapsed nav and no sideways scrolling → logout; then a second, dark-mode browser
+//! (`prefers-color-scheme: dark`) signs in and runs axe-core on every page again.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (CI installs them). Without
 //! `chromedriver` on the PATH the test says so and passes, except under CI (`CI` set), where
@@ -13,8 +17,13 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 
+use convene_sim::Provider;
+
 use crate::admin::PASSWORD;
 use crate::helpers::spawn_app;
+
+/// axe-core, vendored (tests/fixtures/README.md).
+const AXE: &str = include_str!("../fixtures/axe.min.js");
 
 /// chromedriver (and the Chromium it starts) as a child process. Where possible it runs in
 /// its own PID namespace (`unshare`), so no browser helper process is ever orphaned to the
@@ -129,7 +138,7 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+async fn browser(driver: &Driver, profile: &std::path::Path, dark: bool) -> Client {
     let mut options = serde_json::json!({
         "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -139,6 +148,13 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
             format!("--user-data-dir={}", profile.display()),
         ]
     });
+    if dark {
+        // `prefers-color-scheme: dark`, as a system in dark mode asks for.
+        options["args"]
+            .as_array_mut()
+            .unwrap()
+            .push("--force-dark-mode".into());
+    }
     if std::path::Path::new("/usr/bin/chromium").exists() {
         options["binary"] = "/usr/bin/chromium".into();
     }
@@ -207,6 +223,20 @@ async fn on_page(c: &Client, expected_path: &str, css: &str) -> String {
     }
 }
 
+/// The numbers of the checklist steps shown as done, in order.
+async fn done_steps(c: &Client) -> Vec<u32> {
+    let mut done = Vec::new();
+    for el in c
+        .find_all(Locator::Css("#checklist li.done"))
+        .await
+        .unwrap()
+    {
+        let n = el.attr("data-step").await.unwrap().unwrap_or_default();
+        done.push(n.parse().unwrap());
+    }
+    done
+}
+
 async fn path(c: &Client) -> String {
     c.current_url().await.unwrap().path().to_string()
 }
@@ -227,18 +257,179 @@ async fn admin_walkthrough_in_a_real_browser() {
     };
     let app = spawn_app().await;
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, profile.path()).await;
-    let result = walk(&app, &c).await;
+    let c = browser(&driver, profile.path(), false).await;
+    let mut result = walk(&app, &c).await;
     let _ = c.close().await;
+    if result.is_ok() {
+        // The same pages in dark mode pass axe too.
+        let dark_profile = tempfile::tempdir().unwrap();
+        let c = browser(&driver, dark_profile.path(), true).await;
+        result = dark_audit(&app, &c).await;
+        let _ = c.close().await;
+    }
     let mut driver = driver;
     driver.stop();
     result.unwrap();
 }
 
+/// Logs in with a dark-mode browser and runs axe on every admin page.
+async fn dark_audit(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
+    c.goto(&app.url("/admin/login/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let dark = c
+        .execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        dark,
+        serde_json::json!(true),
+        "the browser asks for dark mode"
+    );
+    fill(c, "#password", PASSWORD).await;
+    click(c, "button[type=submit]").await;
+    on_page(c, "/admin/", "main h1").await;
+    screenshot(c, "12-dark").await;
+    let mut pages: Vec<String> = [
+        "/admin/",
+        "/admin/platforms/",
+        "/admin/api-keys/",
+        "/admin/redirect-origins/",
+        "/admin/calendars/",
+        "/admin/calendar-users/",
+        "/admin/bots/",
+        "/admin/webhooks/",
+        "/admin/webhooks/deliveries/",
+        "/admin/zoom/",
+        "/admin/zoom/credentials/",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let (calendar, delivery, endpoint) = app
+        .state
+        .store
+        .read(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, String>(0));
+            Ok::<_, convene::store::StoreError>((
+                one("SELECT id FROM calendars LIMIT 1")?,
+                one("SELECT CAST(id AS TEXT) FROM webhook_deliveries LIMIT 1")?,
+                one("SELECT id FROM webhook_endpoints LIMIT 1")?,
+            ))
+        })
+        .await
+        .unwrap();
+    pages.push(format!("/admin/calendars/{calendar}/"));
+    pages.push(format!("/admin/webhooks/deliveries/{delivery}/"));
+    pages.push(format!("/admin/webhooks/{endpoint}/"));
+    let bad = audit(c, app, &pages).await;
+    assert!(
+        report_only() || bad.is_empty(),
+        "serious/critical axe violations in dark mode: {bad:#?}"
+    );
+    Ok(())
+}
+
+/// One axe-core violation: rule, impact, how many nodes, a few of their selectors.
+#[derive(Debug, serde::Deserialize)]
+struct Violation {
+    id: String,
+    impact: Option<String>,
+    nodes: usize,
+    targets: Vec<String>,
+}
+
+/// `CONVENE_AXE_REPORT_ONLY=1`: print the axe findings without failing on them (for
+/// measuring a page before fixing it).
+fn report_only() -> bool {
+    std::env::var("CONVENE_AXE_REPORT_ONLY").is_ok_and(|v| v == "1")
+}
+
+/// Runs axe-core on the current page (WCAG 2 A/AA rules and best practices).
+async fn axe(c: &Client) -> Vec<Violation> {
+    c.execute(&format!("{AXE}\n;return true;"), vec![])
+        .await
+        .expect("axe loads");
+    let out = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(r.violations.map(v => ({
+                 id: v.id, impact: v.impact, nodes: v.nodes.length,
+                 targets: v.nodes.slice(0, 3).map(n => n.target.join(' ')) }))))
+               .catch(e => done({ error: String(e) }));",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    serde_json::from_value(out.clone()).unwrap_or_else(|_| panic!("axe: {out}"))
+}
+
+/// Visits each path, runs axe, prints every violation and returns the serious/critical
+/// ones (as "path: rule (n nodes) targets").
+async fn audit(c: &Client, app: &crate::helpers::TestApp, paths: &[String]) -> Vec<String> {
+    let mut bad = Vec::new();
+    let mut total = 0;
+    for path in paths {
+        c.goto(&app.url(path)).await.unwrap();
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("main"))
+            .await
+            .unwrap();
+        for v in axe(c).await {
+            total += v.nodes;
+            let impact = v.impact.clone().unwrap_or_default();
+            eprintln!(
+                "axe {path}: {} {impact} ({} nodes) {:?}",
+                v.id, v.nodes, v.targets
+            );
+            if impact == "serious" || impact == "critical" {
+                bad.push(format!(
+                    "{path}: {} ({} nodes) {:?}",
+                    v.id, v.nodes, v.targets
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "axe: {} pages, {total} violating nodes, {} serious/critical rules",
+        paths.len(),
+        bad.len()
+    );
+    bad
+}
+
 async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
+    // The simulator knows the Google client the operator is about to save, and one account.
+    let callback = app.url("/api/v1/calendar/google_oauth_callback/");
+    app.sim
+        .create_oauth_client(
+            Provider::Google,
+            "browser-client.apps.example",
+            "browser-secret-value-Q9Z7",
+            vec![callback],
+        )
+        .await;
+    app.sim
+        .create_account(Provider::Google, "operator@acme.test")
+        .await;
+    let setup_page = {
+        let token = convene::admin::issue_setup_token(&app.state).await.unwrap();
+        format!("/admin/setup/?token={token}")
+    };
+    // The setup and login pages pass axe before anyone signs in.
+    let before_login = audit(c, app, &[setup_page.clone(), "/admin/login/".into()]).await;
+    assert!(
+        report_only() || before_login.is_empty(),
+        "{before_login:#?}"
+    );
+
     // Setup with the one-time link.
-    let token = convene::admin::issue_setup_token(&app.state).await.unwrap();
-    c.goto(&app.url(&format!("/admin/setup/?token={token}")))
+    c.goto(&app.url(&setup_page))
         .await
         .map_err(|e| e.to_string())?;
     fill(c, "#password", PASSWORD).await;
@@ -254,6 +445,10 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     click(c, "button[type=submit]").await;
     let heading = on_page(c, "/admin/", "main h1").await;
     assert_eq!(heading, "Overview");
+    // A fresh install: the checklist, with only the harness's API key ticked.
+    let list = on_page(c, "/admin/", "#checklist").await;
+    assert!(list.contains("Save a platform client"), "{list}");
+    assert_eq!(done_steps(c).await, vec![3]);
     screenshot(c, "3-overview").await;
 
     // The session cookie is not readable by scripts.
@@ -298,6 +493,19 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     let uri = on_page(c, "/admin/platforms/", "#redirect-google").await;
     assert!(uri.ends_with("/api/v1/calendar/google_oauth_callback/"));
     screenshot(c, "5-platforms").await;
+
+    // Step 2 from the overview: the operator says the redirect URI is registered.
+    click(c, "nav a[href='/admin/']").await;
+    on_page(c, "/admin/", "#checklist").await;
+    assert_eq!(done_steps(c).await, vec![1, 3]);
+    click(
+        c,
+        "form[action='/admin/checklist/redirect-registered/'] button",
+    )
+    .await;
+    let flash = on_page(c, "/admin/", ".flash.success").await;
+    assert!(flash.contains("redirect URI"), "{flash}");
+    assert_eq!(done_steps(c).await, vec![1, 2, 3]);
     let stored = app
         .state
         .store
@@ -342,6 +550,182 @@ async fn walk(app: &crate::helpers::TestApp, c: &Client) -> Result<(), String> {
     let source = c.source().await.map_err(|e| e.to_string())?;
     assert!(!source.contains(&secret), "the secret is not shown again");
     screenshot(c, "7-webhook-endpoint").await;
+
+    // Step 5: Test the OAuth setup, through the simulator, ends on "Calendar connected".
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(done_steps(c).await, vec![1, 2, 3, 4]);
+    click(c, "nav a[href='/admin/platforms/']").await;
+    on_page(c, "/admin/platforms/", "#oauth-test-google").await;
+    click(c, "#oauth-test-google button[type=submit]").await;
+    on_page(
+        c,
+        "/admin/platforms/google/test-oauth/",
+        "#oauth-test-link-google",
+    )
+    .await;
+    let href = c
+        .find(Locator::Css("#oauth-test-link-google"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the sign-in link");
+    c.goto(&href).await.map_err(|e| e.to_string())?;
+    let done = on_page(c, "/api/v1/calendar/google_oauth_callback/", "h1").await;
+    assert_eq!(done, "Calendar connected");
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    on_page(c, "/admin/", "main h1").await;
+    assert!(
+        c.find(Locator::Css("#checklist")).await.is_err(),
+        "every step done: the checklist is gone"
+    );
+    screenshot(c, "8-overview-ready").await;
+
+    // The endpoint (nothing listens on port 9) fails: "failing" wherever it is mentioned.
+    let event = convene::store::outbox::OutboxEvent {
+        event_type: "calendar.update".into(),
+        ordering_key: "browser".into(),
+        data: serde_json::json!({ "calendar_id": "browser" }),
+        extra_url: None,
+    };
+    let now = app.state.now_ms();
+    app.state
+        .store
+        .write(move |tx| convene::store::outbox::enqueue(tx, &event, now))
+        .await
+        .unwrap();
+    convene::webhooks::deliver::deliver_due(&app.state)
+        .await
+        .unwrap();
+    let endpoint_page = format!("/admin/webhooks/{id}/");
+    for (path, css) in [
+        ("/admin/", "#main"),
+        ("/admin/webhooks/", "main table"),
+        (endpoint_page.as_str(), "main"),
+        ("/admin/webhooks/deliveries/", "main"),
+    ] {
+        c.goto(&app.url(path)).await.map_err(|e| e.to_string())?;
+        let text = on_page(c, path, css).await;
+        assert!(
+            text.contains("failing") || text.contains("retrying"),
+            "{path}: {text}"
+        );
+        for wrong in ["enabled", "Every endpoint is delivering"] {
+            assert!(!text.contains(wrong), "{path} says {wrong}: {text}");
+        }
+    }
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let tile = on_page(c, "/admin/", "#main").await;
+    assert!(tile.contains("Connection refused"), "{tile}");
+    screenshot(c, "9-failing").await;
+
+    // Every admin page passes axe-core: no serious or critical violation.
+    let calendar: String = app
+        .state
+        .store
+        .read(|c| {
+            Ok::<_, convene::store::StoreError>(c.query_row(
+                "SELECT id FROM calendars LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let delivery: i64 = app
+        .state
+        .store
+        .read(|c| {
+            Ok::<_, convene::store::StoreError>(c.query_row(
+                "SELECT id FROM webhook_deliveries LIMIT 1",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    let pages: Vec<String> = [
+        "/admin/",
+        "/admin/platforms/",
+        "/admin/api-keys/",
+        "/admin/redirect-origins/",
+        "/admin/calendars/",
+        &format!("/admin/calendars/{calendar}/"),
+        "/admin/calendar-users/",
+        "/admin/bots/",
+        "/admin/webhooks/",
+        &endpoint_page,
+        "/admin/webhooks/deliveries/",
+        &format!("/admin/webhooks/deliveries/{delivery}/"),
+        "/admin/zoom/",
+        "/admin/zoom/credentials/",
+        "/admin/no-such-page/",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    let bad = audit(c, app, &pages).await;
+    assert!(
+        report_only() || bad.is_empty(),
+        "serious/critical axe violations: {bad:#?}"
+    );
+
+    // A 390 px phone: the nav collapses behind a Menu button, nothing scrolls sideways.
+    c.set_window_size(390, 844)
+        .await
+        .map_err(|e| e.to_string())?;
+    for path in [
+        "/admin/",
+        "/admin/webhooks/",
+        "/admin/webhooks/deliveries/",
+        "/admin/calendars/",
+    ] {
+        c.goto(&app.url(path)).await.map_err(|e| e.to_string())?;
+        on_page(c, path, "main h1").await;
+        let widths = c
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth,
+                         document.querySelector('nav#admin-nav').offsetHeight,
+                         document.querySelector('.menu-toggle').offsetHeight];",
+                vec![],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let w: Vec<i64> = serde_json::from_value(widths).unwrap();
+        assert!(
+            w[0] <= w[1],
+            "{path}: {} px wide in a {} px window",
+            w[0],
+            w[1]
+        );
+        assert_eq!(w[2], 0, "{path}: the nav is collapsed");
+        assert!(w[3] > 0, "{path}: the Menu button shows");
+    }
+    screenshot(c, "10-phone").await;
+    click(c, ".menu-toggle").await;
+    let nav_height = c
+        .execute(
+            "return document.querySelector('nav#admin-nav').offsetHeight;",
+            vec![],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    assert!(nav_height.as_i64().unwrap() > 0, "Menu opens the nav");
+    screenshot(c, "11-phone-menu").await;
+    c.set_window_size(1280, 900)
+        .await
+        .map_err(|e| e.to_string())?;
+    c.goto(&app.url("/admin/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    on_page(c, "/admin/", "main h1").await;
 
     // Logout, and the pages are closed again.
     click(c, "form.logout button").await;
@@ -461,7 +845,7 @@ async fn the_v1_demo_calls_work_from_another_origin_in_a_real_browser() {
     let page = serve_page("<!doctype html><title>V1 demo</title><p>demo</p>").await;
     assert_ne!(page, app.address);
     let profile = tempfile::tempdir().unwrap();
-    let c = browser(&driver, profile.path()).await;
+    let c = browser(&driver, profile.path(), false).await;
     let result = async {
         c.goto(&format!("{page}/"))
             .await

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub sim: SimHandle,
     pub data_dir: tempfile::TempDir,
+    /// The `CONVENE_METRICS_LISTEN` port, when the test set one.
+    pub metrics_port: Option<u16>,
     jobs: Option<convene::jobs::JobsHandle>,
 }
 
@@ -61,6 +63,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         .expect("app builds");
     let state = app.state();
     let port = app.port();
+    let metrics_port = app.metrics_port();
     tokio::spawn(app.run_until_stopped());
     let jobs = if opts.jobs {
         Some(
@@ -90,6 +93,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         client,
         sim,
         data_dir,
+        metrics_port,
         jobs,
     }
 }

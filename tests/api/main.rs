@@ -33,3 +33,4 @@ mod admin_calendars;
 mod admin_webhooks;
 mod admin_zoom;
 mod browser;
+mod operations;

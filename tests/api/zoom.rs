@@ -89,7 +89,7 @@ async fn connect(app: &TestApp, zapp: &ZoomApp, user: &str) -> Value {
 }
 
 /// Connects `user` and returns the new credential's id.
-async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
+pub async fn connect_id(app: &TestApp, zapp: &ZoomApp, user: &str) -> String {
     connect(app, zapp, user).await["id"]
         .as_str()
         .unwrap()
