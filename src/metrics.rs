@@ -22,6 +22,7 @@ struct Counters {
     provider_requests: IntCounterVec,
     token_refreshes: IntCounterVec,
     webhook_deliveries: IntCounterVec,
+    push_notifications: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -68,6 +69,13 @@ fn counters() -> &'static Counters {
                 "convene_webhook_deliveries_total",
                 "Webhook delivery attempts by what followed (delivered, retrying, failed).",
                 &["outcome"],
+            ),
+            push_notifications: counter(
+                &registry,
+                "convene_push_notifications_total",
+                "Provider push notifications received, by provider and outcome (accepted; \
+                 rejected: unknown channel, wrong secret, stale or unreadable; error).",
+                &["provider", "outcome"],
             ),
             registry,
         }
@@ -138,6 +146,15 @@ pub fn webhook_delivery(outcome: &str) {
     counters()
         .webhook_deliveries
         .with_label_values(&[outcome])
+        .inc();
+}
+
+/// One push notification (a Graph collection counts each item): `accepted`, `rejected` or
+/// `error`.
+pub fn push_notification(provider: &str, outcome: &str) {
+    counters()
+        .push_notifications
+        .with_label_values(&[provider, outcome])
         .inc();
 }
 

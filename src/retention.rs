@@ -1,6 +1,6 @@
 //! The daily retention sweep (`CONVENE_RETENTION_DAYS`, default 30): finished webhook
 //! deliveries with their attempts and messages, events that ended or were deleted, and
-//! entity histories (calendar status changes, Zoom credential events, bot history and
+//! entity histories (calendar status changes, Zoom credential and app events, bot history and
 //! operations, long-over bots) older than that are deleted, in small batches (each a
 //! short write transaction, the lock released between batches). Then the freed pages
 //! go back to the file system (`PRAGMA incremental_vacuum`, also in small steps), so the
@@ -46,6 +46,9 @@ const PRUNES: &[(&str, Prune)] = &[
     }),
     ("zoom_credential_events", |tx, c, l| {
         db::zoom_credential_events(tx, c, KEEP_HISTORY, l)
+    }),
+    ("zoom_app_events", |tx, c, l| {
+        db::zoom_app_events(tx, c, KEEP_HISTORY, l)
     }),
     ("bot_operations", db::bot_operations),
     ("bot_history", |tx, c, l| {

@@ -1,4 +1,4 @@
-//! `GET /api/schema/` (the OpenAPI 3.1 document, `api/schema.rs`) and `GET /api/docs/` (a
+//! `GET /api/schema/` (the OpenAPI 3.1 document, `api/schema/`) and `GET /api/docs/` (a
 //! browsable page of it: one self-contained HTML file with its script inline, no CDN).
 
 use actix_web::http::header;

@@ -61,7 +61,16 @@ async fn handle(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     match kind {
-        Kind::Google => google(&state, &req).await,
+        Kind::Google => {
+            let answer = google(&state, &req).await;
+            let outcome = match &answer {
+                Ok(_) => "accepted",
+                Err(ApiError::NotFound) => "rejected",
+                Err(_) => "error",
+            };
+            crate::metrics::push_notification("google", outcome);
+            answer
+        }
         Kind::Change | Kind::Lifecycle => {
             if let Some(token) = validation_token(&req) {
                 return validation_answer(token);
@@ -198,6 +207,7 @@ async fn microsoft(
     lifecycle_url: bool,
 ) -> Result<HttpResponse, ApiError> {
     let envelope: Envelope = serde_json::from_slice(body).map_err(|_| {
+        crate::metrics::push_notification("microsoft", "rejected");
         ApiError::BadRequest("Expected a JSON notification collection {\"value\": [...]}.".into())
     })?;
     let mut sync = BTreeSet::new();
@@ -212,17 +222,21 @@ async fn microsoft(
             .await?;
         let Some((ch, connected)) = found else {
             tracing::debug!(subscription = %item.subscription_id, "push: unknown Graph subscription");
+            crate::metrics::push_notification("microsoft", "rejected");
             continue;
         };
         let given = item.client_state.as_deref().unwrap_or_default();
         if !secret_matches(state, &ch, given) {
             tracing::debug!(subscription = %item.subscription_id, "push: Graph notification with a wrong clientState");
+            crate::metrics::push_notification("microsoft", "rejected");
             continue;
         }
         if !connected || ch.stop_with.is_some() {
+            crate::metrics::push_notification("microsoft", "rejected");
             stale.push(ch);
             continue;
         }
+        crate::metrics::push_notification("microsoft", "accepted");
         let lifecycle = item.lifecycle_event.as_deref();
         match (lifecycle_url, lifecycle.map(Lifecycle::parse)) {
             (_, Some(Some(Lifecycle::Reauthorize))) => renew.push((ch.id.clone(), false)),

@@ -112,6 +112,17 @@ pub fn zoom_credential_events(
     )
 }
 
+/// Zoom app events (webhook validations, refused events) older than `cutoff`, the newest
+/// `keep` per app kept (`webhook_last_validation` lives on the app row).
+pub fn zoom_app_events(
+    tx: &Transaction,
+    cutoff: i64,
+    keep: usize,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    history(tx, "zoom_app_events", "app_id", cutoff, keep, limit)
+}
+
 /// Bot history older than `cutoff`, the newest `keep` per bot kept.
 pub fn bot_history(
     tx: &Transaction,

@@ -88,3 +88,43 @@ pub fn replace(
     )?;
     Ok(n > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new sealed column (`…_enc`) must be listed in [`SEALED`], or the start-up key
+    /// check and `convene rotate-master-key` would silently skip it.
+    #[test]
+    fn every_sealed_column_of_the_schema_is_listed() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrations::migrate(&mut c).unwrap();
+        let tables: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut missing = Vec::new();
+        for table in &tables {
+            let columns: Vec<String> = c
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for column in columns.iter().filter(|c| c.ends_with("_enc")) {
+                if !SEALED.contains(&(table.as_str(), column.as_str())) {
+                    missing.push(format!("{table}.{column}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "sealed columns not in SEALED: {missing:?}"
+        );
+        assert!(SEALED.len() > 10);
+    }
+}

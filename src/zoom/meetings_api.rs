@@ -14,7 +14,8 @@ use crate::state::AppState;
 use crate::store::ms_to_rfc3339;
 use crate::store::zoom_meetings::{self as zm, MapFilter};
 
-use super::api::{credential_json, query_pairs, unavailable};
+use super::api::{credential_json, query_pairs};
+use super::credentials_api::unavailable;
 use super::meeting_tokens::{self, MintError, TokenKind};
 use super::tokens::TokenError;
 use super::{credentials, meetings};

@@ -8,6 +8,7 @@ pub mod apps;
 pub mod client;
 pub mod client_meetings;
 pub mod credentials;
+mod credentials_api;
 pub mod customer;
 pub mod deauth;
 pub mod logs;

@@ -432,6 +432,10 @@ async fn forged_notifications_change_nothing_and_call_no_provider() {
             .collect::<Vec<_>>(),
     );
     let calls = counts(&app).await;
+    let rejected_before = (
+        push_metric("google", "rejected"),
+        push_metric("microsoft", "rejected"),
+    );
 
     let other = uuid::Uuid::new_v4().to_string();
     let token = ch.token.clone().unwrap();
@@ -545,6 +549,10 @@ async fn forged_notifications_change_nothing_and_call_no_provider() {
     assert_eq!(convene::sync::sync_due(&app.state).await.unwrap().synced, 0);
     assert_eq!(sweep(&app).await, Report::default());
     assert_eq!(counts(&app).await, calls, "no provider call");
+    // `/metrics` counts them as rejected (other tests run beside: at least, not exactly).
+    assert!(push_metric("google", "rejected") > rejected_before.0);
+    assert!(push_metric("microsoft", "rejected") > rejected_before.1);
+    let accepted_before = push_metric("microsoft", "accepted");
 
     // The genuine ones work (the test can fail).
     assert_eq!(google_notify(&app, &ch, "exists").await, 200);
@@ -553,8 +561,20 @@ async fn forged_notifications_change_nothing_and_call_no_provider() {
         graph_post(&app, "/api/v1/push/microsoft/", &body).await,
         202
     );
+    assert!(push_metric("microsoft", "accepted") > accepted_before);
     app.state.clock.advance(StdDuration::from_secs(2));
     assert_eq!(convene::sync::sync_due(&app.state).await.unwrap().synced, 2);
+}
+
+/// `convene_push_notifications_total{provider, outcome}` as `/metrics` renders it now.
+fn push_metric(provider: &str, outcome: &str) -> u64 {
+    let text = convene::metrics::render(&convene::metrics::Gauges::default());
+    let want = format!("outcome=\"{outcome}\",provider=\"{provider}\"");
+    text.lines()
+        .filter(|l| l.starts_with("convene_push_notifications_total{") && l.contains(&want))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .next()
+        .unwrap_or(0)
 }
 
 // ------------------------------------------------------------------------- coalescing

@@ -224,6 +224,18 @@ async fn retention_prunes_old_rows_keeps_promises_and_shrinks_the_file() {
         ));
     }
     history.push_str(&format!(
+        "INSERT INTO zoom_oauth_apps (id, kind, client_id, client_secret_enc, created_at,
+             updated_at)
+         VALUES ('app-old', 'user_level', 'zoom-client', 'sealed', {now}, {now});"
+    ));
+    for i in 0..15 {
+        history.push_str(&format!(
+            "INSERT INTO zoom_app_events (app_id, level, kind, message, created_at)
+             VALUES ('app-old', 'info', 'validation', 'validated', {});",
+            now - 1000 + i
+        ));
+    }
+    history.push_str(&format!(
         "INSERT INTO bots (id, dedup_key, mode, meeting_url, join_at, bot_name, config, status,
              active, created_at, updated_at)
          VALUES ('bot-old', 'k', 'local', 'https://zoom.us/j/1', {now}, 'b', '{{}}',
@@ -286,6 +298,15 @@ async fn retention_prunes_old_rows_keeps_promises_and_shrinks_the_file() {
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM bots WHERE id = 'bot-old'").await,
         0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM zoom_app_events WHERE app_id = 'app-old'"
+        )
+        .await,
+        10,
+        "the newest Zoom app events stay"
     );
     let (free, size_after) = app
         .state
