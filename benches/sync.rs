@@ -84,6 +84,7 @@ async fn run() -> anyhow::Result<()> {
         locks: KeyedLocks::default(),
         wake: Wakers::default(),
         detached: Default::default(),
+        sweeps: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.

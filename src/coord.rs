@@ -22,6 +22,8 @@
 //!   (`sync::wake_at`; 0 = none).
 //! - [`Detached`]: work that runs to its end even when its caller goes away (a refresh-token
 //!   exchange and the commit of its answer); shutdown waits for it.
+//! - [`SweepHealth`]: sweep runs not yet written to `job_runs`; an idle server writes them
+//!   at most once per [`SweepHealth::FLUSH_EVERY_MS`], all sweeps in one transaction.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -198,5 +200,73 @@ mod tests {
         assert!(locks.try_lock(LockName::CalendarToken("a")).is_some());
         drop(held);
         assert!(locks.try_lock(LockName::CalendarSync("a")).is_some());
+    }
+}
+
+/// One sweep's runs since its health was last written (`job_runs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRuns {
+    pub name: &'static str,
+    pub last_started_at: i64,
+    pub last_finished_at: i64,
+    pub last_error: Option<String>,
+    /// Runs to add to the stored count.
+    pub runs: i64,
+}
+
+#[derive(Default)]
+struct SweepHealthInner {
+    last_flush: Option<i64>,
+    pending: HashMap<&'static str, SweepRuns>,
+    /// The error last written per sweep (`None` inside: written as healthy).
+    written: HashMap<&'static str, Option<String>>,
+}
+
+/// Coalesces sweep health so that an idle server does not commit every second (the 1 s
+/// webhook sweep alone made ~1.2 commits a second). A run is written at once when its
+/// sweep was never written or its error changed (failing, recovering, a new error);
+/// otherwise runs pile up in memory and are written, all sweeps together, by the first run
+/// that finishes [`SweepHealth::FLUSH_EVERY_MS`] after the last write.
+#[derive(Clone, Default)]
+pub struct SweepHealth {
+    inner: Arc<Mutex<SweepHealthInner>>,
+}
+
+impl SweepHealth {
+    pub const FLUSH_EVERY_MS: i64 = 60_000;
+
+    /// Counts one run; returns what to write now (empty: nothing to write yet).
+    pub fn note(
+        &self,
+        name: &'static str,
+        started: i64,
+        finished: i64,
+        error: Option<String>,
+    ) -> Vec<SweepRuns> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = g.written.get(name) != Some(&error);
+        let p = g.pending.entry(name).or_insert(SweepRuns {
+            name,
+            last_started_at: started,
+            last_finished_at: finished,
+            last_error: None,
+            runs: 0,
+        });
+        p.last_started_at = started;
+        p.last_finished_at = finished;
+        p.last_error = error;
+        p.runs += 1;
+        let due = g
+            .last_flush
+            .is_none_or(|at| finished - at >= Self::FLUSH_EVERY_MS);
+        if !changed && !due {
+            return Vec::new();
+        }
+        g.last_flush = Some(finished);
+        let rows: Vec<SweepRuns> = g.pending.drain().map(|(_, r)| r).collect();
+        for r in &rows {
+            g.written.insert(r.name, r.last_error.clone());
+        }
+        rows
     }
 }

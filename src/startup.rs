@@ -84,6 +84,7 @@ impl Application {
             locks: KeyedLocks::default(),
             wake: Wakers::default(),
             detached: Detached::default(),
+            sweeps: Default::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

@@ -292,10 +292,12 @@ fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
         .map(|sweep| {
             let every_ms = sweep.every.as_millis() as i64;
             let run = runs.iter().find(|r| r.name == sweep.name);
-            // Three missed intervals (plus slack for short ones): not being run.
-            let late = |since: i64| now - since > 3 * every_ms + 60_000;
+            // Three missed intervals (plus slack for short ones, and the time runs may wait
+            // in memory before they are written, `coord::SweepHealth`): not being run.
+            let slack = 60_000 + crate::coord::SweepHealth::FLUSH_EVERY_MS;
+            let late = |since: i64| now - since > 3 * every_ms + slack;
             let status = match run {
-                None if up_ms > 3 * every_ms + 60_000 => {
+                None if up_ms > 3 * every_ms + slack => {
                     stale += 1;
                     "stale: never ran in 3 intervals".to_string()
                 }

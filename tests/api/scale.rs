@@ -99,3 +99,51 @@ async fn bulk_first_sync_leaves_the_wal_bounded() {
     assert!(emptied);
     assert_eq!(app.state.store.wal_bytes(), 0);
 }
+
+/// An idle server: every sweep on its schedule for ten simulated minutes. Before: the 1 s
+/// webhook sweep alone committed every run (600 commits here); now at most one commit per
+/// minute for all sweeps together, and the overview's staleness data stays fresh.
+#[tokio::test]
+async fn an_idle_server_commits_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let sweeps = convene::jobs::all();
+    // First runs (start-up): each sweep's health is written once.
+    for s in &sweeps {
+        assert!(convene::jobs::run_sweep(&app.state, s).await);
+    }
+    let other = rusqlite::Connection::open(app.data_dir.path().join("convene.db")).unwrap();
+    let version = || -> i64 {
+        other
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let mut last = version();
+    let mut commits = 0;
+    let minutes = 10;
+    for second in 1..=minutes * 60u64 {
+        app.state.clock.advance(std::time::Duration::from_secs(1));
+        for s in sweeps.iter().filter(|s| second % s.every.as_secs() == 0) {
+            assert!(convene::jobs::run_sweep(&app.state, s).await);
+            let v = version();
+            if v != last {
+                commits += 1;
+                last = v;
+            }
+        }
+    }
+    assert!(
+        (1..=minutes).contains(&commits),
+        "{commits} commits in {minutes} idle minutes"
+    );
+    // What was written is recent enough for the overview's stale-job flag.
+    let now = app.state.now_ms();
+    let (runs, finished): (i64, i64) = other
+        .query_row(
+            "SELECT runs, last_finished_at FROM job_runs WHERE name = 'deliver_webhooks'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(now - finished <= convene::coord::SweepHealth::FLUSH_EVERY_MS);
+    assert!(runs >= 600 - 60, "{runs}");
+}
