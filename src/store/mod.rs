@@ -349,6 +349,19 @@ impl Store {
     }
 }
 
+/// The `EXPLAIN QUERY PLAN` rows (`detail` column) of `sql` with `params`.
+pub(crate) fn query_plan(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = stmt
+        .query_map(params, |r| r.get::<_, String>(3))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -147,3 +147,50 @@ async fn an_idle_server_commits_at_most_once_a_minute() {
     assert!(now - finished <= convene::coord::SweepHealth::FLUSH_EVERY_MS);
     assert!(runs >= 600 - 60, "{runs}");
 }
+
+/// The webhook claim and the bot reconcile run inside `BEGIN IMMEDIATE` every few seconds:
+/// their plans must reach rows through indexes, never by scanning the deliveries (a
+/// disabled endpoint's held backlog) or every bot link ever made.
+#[tokio::test]
+async fn claim_and_reconcile_queries_use_indexes() {
+    let app = spawn_app().await;
+    let (claim, reconcile) = app
+        .state
+        .store
+        .read(|c| {
+            Ok::<_, convene::store::StoreError>((
+                convene::store::outbox::claim_due_plan(c)?,
+                convene::store::bots::drifted_links_plan(c)?,
+            ))
+        })
+        .await
+        .unwrap();
+    for (name, plan) in [("claim", &claim), ("reconcile", &reconcile)] {
+        for row in plan.iter() {
+            // The endpoints table is configuration (a handful of rows), not history; the
+            // partial index of changed links holds only what changed since the last pass.
+            let allowed = row == "SCAN e" || row == "SCAN l USING INDEX bot_event_links_changed";
+            assert!(
+                !row.starts_with("SCAN") || allowed,
+                "{name} scans a table: {row} (plan {plan:#?})"
+            );
+        }
+    }
+    // Deliveries are reached per enabled endpoint (and for direct targets) on the
+    // endpoint's due index, never along the global due index where a disabled endpoint's
+    // held backlog sits first.
+    let on = |plan: &[String], index: &str| plan.iter().filter(|r| r.contains(index)).count();
+    assert_eq!(
+        on(&claim, "webhook_deliveries_endpoint_due"),
+        2,
+        "{claim:#?}"
+    );
+    assert_eq!(on(&claim, "webhook_deliveries_due "), 0, "{claim:#?}");
+    // Links of live bots, and of events flagged as changed: never all links.
+    assert_eq!(on(&reconcile, "bot_event_links_bot"), 1, "{reconcile:#?}");
+    assert_eq!(
+        on(&reconcile, "bot_event_links_changed"),
+        1,
+        "{reconcile:#?}"
+    );
+}

@@ -14,8 +14,9 @@ mod ops;
 
 pub use history::{add_history, history, HistoryEntry};
 pub use links::{
-    delete_link, drifted_links, link_count, link_for_event, linked_event_ids,
-    live_linked_events_of_calendar, update_link_snapshot, upsert_link, Drift, Link,
+    clear_changed_links, delete_link, drifted_links, drifted_links_plan, link_count,
+    link_for_event, linked_event_ids, live_linked_events_of_calendar, update_link_snapshot,
+    upsert_link, Drift, Link,
 };
 pub use ops::{
     backend_may_have_bot, claim_due_ops, finish_op, get_op, has_later_ops, insert_op,
