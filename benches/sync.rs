@@ -85,6 +85,7 @@ async fn run() -> anyhow::Result<()> {
         wake: Wakers::default(),
         detached: Default::default(),
         sweeps: Default::default(),
+        api_keys: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.

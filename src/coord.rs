@@ -22,6 +22,9 @@
 //!   (`sync::wake_at`; 0 = none).
 //! - [`Detached`]: work that runs to its end even when its caller goes away (a refresh-token
 //!   exchange and the commit of its answer); shutdown waits for it.
+//! - [`KeyCache`]: live API keys recently confirmed by the database, so an API request
+//!   needs no database read; a revoke in this process forgets the key at once, one made by
+//!   another process (`convene` CLI) is seen within [`KeyCache::CONFIRM_EVERY_MS`].
 //! - [`SweepHealth`]: sweep runs not yet written to `job_runs`; an idle server writes them
 //!   at most once per [`SweepHealth::FLUSH_EVERY_MS`], all sweeps in one transaction.
 
@@ -268,5 +271,53 @@ impl SweepHealth {
             g.written.insert(r.name, r.last_error.clone());
         }
         rows
+    }
+}
+
+/// One live API key as [`KeyCache`] holds it.
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    pub id: String,
+    /// SHA-256 (hex) of the key.
+    pub hash: String,
+    /// When the database last said the key is live.
+    pub confirmed_at: i64,
+    /// The use stamp last written (`api_keys.last_used_at`).
+    pub last_used_at: Option<i64>,
+}
+
+/// Live API keys by hash. Only keys the database confirmed are held, so its size is bounded
+/// by the number of live keys, not by what clients send.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    inner: Arc<Mutex<HashMap<String, CachedKey>>>,
+}
+
+impl KeyCache {
+    /// How long a confirmation holds before the database is asked again.
+    pub const CONFIRM_EVERY_MS: i64 = 5_000;
+
+    /// The key with this hash, when confirmed within [`Self::CONFIRM_EVERY_MS`] of `now`.
+    pub fn get(&self, hash: &str, now: i64) -> Option<CachedKey> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(hash)
+            .filter(|k| now - k.confirmed_at < Self::CONFIRM_EVERY_MS && k.confirmed_at <= now)
+            .cloned()
+    }
+
+    pub fn put(&self, key: CachedKey) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.insert(key.hash.clone(), key);
+    }
+
+    /// Forgets a key (revoked, or no longer found).
+    pub fn forget_id(&self, id: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|_, k| k.id != id);
+    }
+
+    pub fn forget_hash(&self, hash: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.remove(hash);
     }
 }

@@ -85,6 +85,7 @@ impl Application {
             wake: Wakers::default(),
             detached: Detached::default(),
             sweeps: Default::default(),
+            api_keys: Default::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Settings;
-pub use crate::coord::{Detached, KeyedLocks, SweepHealth, Wakers};
+pub use crate::coord::{Detached, KeyCache, KeyedLocks, SweepHealth, Wakers};
 use crate::crypto::Keyring;
 use crate::redirects::AllowList;
 use crate::store::Store;
@@ -24,6 +24,8 @@ pub struct AppState {
     pub detached: Detached,
     /// Sweep runs not yet written to `job_runs` (`jobs::run_sweep`).
     pub sweeps: SweepHealth,
+    /// Live API keys recently confirmed by the database (`api::auth::ApiKeyAuth`).
+    pub api_keys: KeyCache,
 }
 
 impl AppState {

@@ -194,3 +194,37 @@ async fn claim_and_reconcile_queries_use_indexes() {
         "{reconcile:#?}"
     );
 }
+
+/// API-key auth answers from memory: a key confirmed by the database moments ago needs no
+/// read. A revoke by another process (the `convene` CLI writes the row directly) is seen
+/// once the confirmation is older than `KeyCache::CONFIRM_EVERY_MS`; a revoke in the admin
+/// forgets the key at once (`admin::api_key_created_in_the_page_works_until_revoked`).
+#[tokio::test]
+async fn api_key_auth_is_cached_and_reconfirmed() {
+    let app = spawn_app().await;
+    let path = "/api/v2/calendar-events/";
+    assert_eq!(app.get(path).await.status(), 200);
+    let other = rusqlite::Connection::open(app.data_dir.path().join("convene.db")).unwrap();
+    let revoked = other
+        .execute(
+            "UPDATE api_keys SET revoked_at = 1 WHERE revoked_at IS NULL",
+            [],
+        )
+        .unwrap();
+    assert_eq!(revoked, 1);
+    // Answered from the cache: the database was not asked.
+    assert_eq!(app.get(path).await.status(), 200);
+    app.state.clock.advance(std::time::Duration::from_millis(
+        convene::coord::KeyCache::CONFIRM_EVERY_MS as u64,
+    ));
+    assert_eq!(app.get(path).await.status(), 401);
+    // An unknown key is never cached.
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("Authorization", "Token cvn_not_a_key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
