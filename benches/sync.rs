@@ -143,7 +143,7 @@ async fn run() -> anyhow::Result<()> {
         "  convene: {stored} events from {} calendars in {ingest:.2?} = {convene_rate:.0} events/s \
          ({provider_requests} event-list requests, {token_requests} token refreshes, concurrency {})",
         ids.len(),
-        convene::sync::SWEEP_CONCURRENCY
+        state.settings.sync_concurrency
     );
 
     let rss_ingest = vm_hwm_kib();

@@ -228,3 +228,72 @@ async fn api_key_auth_is_cached_and_reconfirmed() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+/// A provider that stops answering holds only its share of the sweep: with Google's event
+/// listings held, every due Microsoft calendar still syncs in the same sweep run (with one
+/// shared limit, as before, the held Google syncs could fill every slot).
+#[tokio::test]
+async fn a_slow_provider_does_not_hold_up_the_other() {
+    use crate::sync_fixtures::{connect, stored};
+    use convene_sim::{Endpoint, EventSpec, Fault};
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![
+            ("CONVENE_SYNC_CONCURRENCY".into(), "4".into()),
+            ("CONVENE_SYNC_CONCURRENCY_PER_PROVIDER".into(), "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let t = chrono::Utc::now() + chrono::Duration::days(1);
+    let mut google = Vec::new();
+    let mut microsoft = Vec::new();
+    for i in 0..4 {
+        google.push(connect(&app, Provider::Google, &format!("g{i}@acme.test")).await);
+        let m = connect(&app, Provider::Microsoft, &format!("m{i}@contoso.test")).await;
+        app.sim
+            .create_event(
+                &m.account,
+                EventSpec::new("Standup", t, t + chrono::Duration::minutes(15)),
+            )
+            .await;
+        microsoft.push(m);
+    }
+    app.sim
+        .inject_fault(Endpoint::GoogleEvents, Fault::HoldAnswer, 4)
+        .await;
+    let state = app.state.clone();
+    let sweep = tokio::spawn(async move { convene::sync::sync_due(&state).await });
+    app.sim.wait_held().await;
+    // Each Microsoft sync that stores its event wakes the deliverer; wait for all four.
+    let all_synced = async {
+        loop {
+            let mut done = 0;
+            for m in &microsoft {
+                if !stored(&app, m).await.is_empty() {
+                    done += 1;
+                }
+            }
+            if done == microsoft.len() {
+                break;
+            }
+            app.state.wake.webhooks.notified().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), all_synced)
+        .await
+        .expect("Microsoft calendars synced while Google was held");
+    assert!(!sweep.is_finished());
+    // Let the held answers go, one release per held request (a release given before the
+    // next request is held is remembered), until the sweep is done.
+    let mut sweep = sweep;
+    let report = loop {
+        app.sim.release_held().await;
+        if let Ok(done) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), &mut sweep).await
+        {
+            break done.unwrap().unwrap();
+        }
+    };
+    assert_eq!((report.synced, report.failed), (8, 0), "{report:?}");
+    drop(google);
+}
