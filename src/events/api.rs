@@ -135,10 +135,19 @@ async fn list(
     let events: Vec<CalendarEvent> = state
         .store
         .read(move |c| {
-            store::events::list(c, &q)?
+            let rows = store::events::list(c, &q)?;
+            // The page's bots in a fixed number of queries, only for events on a bot.
+            let on_bot: Vec<&str> = rows
                 .iter()
-                .map(|e| Ok(to_api(e, bots_of(c, e)?)))
-                .collect::<Result<Vec<_>, store::StoreError>>()
+                .filter(|e| e.bot_id.is_some())
+                .map(|e| e.id.as_str())
+                .collect();
+            let mut bots = store::bots::bots_json_for_events(c, &on_bot)?;
+            Ok::<_, store::StoreError>(
+                rows.iter()
+                    .map(|e| to_api(e, bots.remove(&e.id).unwrap_or_default()))
+                    .collect(),
+            )
         })
         .await?;
     let by_updated = ordering == "updated_at";
