@@ -297,3 +297,52 @@ async fn a_slow_provider_does_not_hold_up_the_other() {
     assert_eq!((report.synced, report.failed), (8, 0), "{report:?}");
     drop(google);
 }
+
+/// The events list is written by hand (raw spliced in unparsed); every listed event must be
+/// byte for byte what the single-event answer (serde) writes.
+#[tokio::test]
+async fn the_events_list_is_byte_identical_to_serde() {
+    use crate::sync_fixtures::{connect, sync};
+    use convene_sim::EventSpec;
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Google, "bytes@acme.test").await;
+    let t = chrono::Utc::now() + chrono::Duration::days(1);
+    for i in 0..3 {
+        let mut spec = EventSpec::new(
+            format!("Üñí \"quoted\" {i}"),
+            t + chrono::Duration::hours(i),
+            t + chrono::Duration::hours(i + 1),
+        );
+        spec.description = Some("<a href=\"https://zoom.us/j/123\">join</a>\n\ttab".into());
+        app.sim.create_event(&cal.account, spec).await;
+    }
+    sync(&app, &cal).await;
+    let body = app
+        .get("/api/v2/calendar-events/?page_size=2")
+        .await
+        .text()
+        .await
+        .unwrap();
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        results: Vec<&'a serde_json::value::RawValue>,
+        next: Option<String>,
+    }
+    let page: Page = serde_json::from_str(&body).unwrap();
+    assert_eq!(page.results.len(), 2);
+    assert!(page.next.is_some());
+    for listed in page.results {
+        let id = serde_json::from_str::<serde_json::Value>(listed.get()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let single = app
+            .get(&format!("/api/v2/calendar-events/{id}/"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(listed.get(), single);
+    }
+}
