@@ -86,6 +86,7 @@ async fn run() -> anyhow::Result<()> {
         detached: Default::default(),
         sweeps: Default::default(),
         api_keys: Default::default(),
+        sync_lag: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.

@@ -25,6 +25,8 @@
 //! - [`KeyCache`]: live API keys recently confirmed by the database, so an API request
 //!   needs no database read; a revoke in this process forgets the key at once, one made by
 //!   another process (`convene` CLI) is seen within [`KeyCache::CONFIRM_EVERY_MS`].
+//! - [`SyncLag`]: how late the last syncs started after their due time (p50/p95 for the
+//!   overview and `/metrics`).
 //! - [`SweepHealth`]: sweep runs not yet written to `job_runs`; an idle server writes them
 //!   at most once per [`SweepHealth::FLUSH_EVERY_MS`], all sweeps in one transaction.
 
@@ -319,5 +321,38 @@ impl KeyCache {
     pub fn forget_hash(&self, hash: &str) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.remove(hash);
+    }
+}
+
+/// How far behind its due time each of the last [`SyncLag::KEPT`] sweep syncs started.
+#[derive(Clone, Default)]
+pub struct SyncLag {
+    inner: Arc<Mutex<std::collections::VecDeque<i64>>>,
+}
+
+impl SyncLag {
+    pub const KEPT: usize = 4096;
+
+    /// A sync due at `due_ms` started at `started_ms`.
+    pub fn record(&self, due_ms: i64, started_ms: i64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() == Self::KEPT {
+            g.pop_front();
+        }
+        g.push_back((started_ms - due_ms).max(0));
+    }
+
+    /// (p50, p95) in milliseconds of the recorded lags; None before any sync.
+    pub fn percentiles(&self) -> Option<(i64, i64)> {
+        let mut v: Vec<i64> = {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            g.iter().copied().collect()
+        };
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: usize| v[((v.len() - 1) * q).div_ceil(100)];
+        Some((at(50), at(95)))
     }
 }

@@ -86,6 +86,7 @@ impl Application {
             detached: Detached::default(),
             sweeps: Default::default(),
             api_keys: Default::default(),
+            sync_lag: Default::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

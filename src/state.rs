@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Settings;
-pub use crate::coord::{Detached, KeyCache, KeyedLocks, SweepHealth, Wakers};
+pub use crate::coord::{Detached, KeyCache, KeyedLocks, SweepHealth, SyncLag, Wakers};
 use crate::crypto::Keyring;
 use crate::redirects::AllowList;
 use crate::store::Store;
@@ -26,6 +26,8 @@ pub struct AppState {
     pub sweeps: SweepHealth,
     /// Live API keys recently confirmed by the database (`api::auth::ApiKeyAuth`).
     pub api_keys: KeyCache,
+    /// How late the sweep's recent syncs started (`sync::sync_due`).
+    pub sync_lag: SyncLag,
 }
 
 impl AppState {

@@ -15,21 +15,22 @@ use crate::domain::{CalendarStatus, Platform};
 pub const PARKED: i64 = i64::MAX;
 
 /// Connected calendars whose sync is due (never synced first), oldest due first, with
-/// their platform (the sweep limits each provider's share).
+/// their platform (the sweep limits each provider's share) and due time (None: never
+/// synced).
 pub fn due_calendars(
     conn: &Connection,
     now_ms: i64,
     limit: usize,
-) -> Result<Vec<(String, Platform)>, StoreError> {
+) -> Result<Vec<(String, Platform, Option<i64>)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, platform FROM calendars
+        "SELECT id, platform, next_sync_at FROM calendars
          WHERE status = ?3 AND (next_sync_at IS NULL OR next_sync_at <= ?1)
          ORDER BY next_sync_at IS NOT NULL, next_sync_at, id LIMIT ?2",
     )?;
     let rows = stmt
         .query_map(
             params![now_ms, limit as i64, CalendarStatus::Connected],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?
         .collect::<Result<_, _>>()?;
     Ok(rows)

@@ -330,11 +330,13 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
         .store
         .read(move |c| store::sync::due_calendars(c, now, 100_000))
         .await?;
-    let mut by_platform: Vec<(Platform, Vec<String>)> = Vec::new();
-    for (id, platform) in due {
+    // (calendar id, due time) per provider.
+    type Lane = Vec<(String, Option<i64>)>;
+    let mut by_platform: Vec<(Platform, Lane)> = Vec::new();
+    for (id, platform, due_at) in due {
         match by_platform.iter_mut().find(|(p, _)| *p == platform) {
-            Some((_, ids)) => ids.push(id),
-            None => by_platform.push((platform, vec![id])),
+            Some((_, ids)) => ids.push((id, due_at)),
+            None => by_platform.push((platform, vec![(id, due_at)])),
         }
     }
     let total = std::sync::Arc::new(tokio::sync::Semaphore::new(state.settings.sync_concurrency));
@@ -342,11 +344,15 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
     let lanes = by_platform.into_iter().map(|(_, ids)| {
         let total = total.clone();
         futures_util::stream::iter(ids)
-            .map(move |id| {
+            .map(move |(id, due_at)| {
                 let total = total.clone();
                 async move {
                     let _permit = total.acquire_owned().await.ok()?;
                     let guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
+                    // How late it starts (first syncs have no due time to be late for).
+                    if let Some(due) = due_at {
+                        state.sync_lag.record(due, state.now_ms());
+                    }
                     let result = run_locked(state, &id).await;
                     drop(guard);
                     if let Ok(o) = &result {

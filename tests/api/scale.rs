@@ -346,3 +346,57 @@ async fn the_events_list_is_byte_identical_to_serde() {
         assert_eq!(listed.get(), single);
     }
 }
+
+/// Sync lag is visible: how late each sweep sync started after its due time, as p50/p95
+/// on the overview (flagged when p95 exceeds a tenth of the interval) and in `/metrics`.
+#[tokio::test]
+async fn sync_lag_is_on_the_overview_and_in_metrics() {
+    use crate::sync_fixtures::connect;
+    let token = "metrics-token-for-scale-tests-0123456789";
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("CONVENE_METRICS_TOKEN".into(), token.into())],
+        ..Default::default()
+    })
+    .await;
+    for i in 0..3 {
+        connect(&app, Provider::Google, &format!("lag{i}@acme.test")).await;
+    }
+    // First syncs have no due time to be late for.
+    convene::sync::sync_due(&app.state).await.unwrap();
+    assert_eq!(app.state.sync_lag.percentiles(), None);
+    // Due 60-72 s after that sync; the sweep comes 180 s later: 108-120 s late.
+    app.state.clock.advance(std::time::Duration::from_secs(180));
+    let report = convene::sync::sync_due(&app.state).await.unwrap();
+    assert_eq!(report.synced, 3, "{report:?}");
+    let (p50, p95) = app.state.sync_lag.percentiles().unwrap();
+    assert!((108_000..=120_000).contains(&p50), "{p50}");
+    assert!((108_000..=120_000).contains(&p95), "{p95}");
+
+    let metrics = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("convene_sync_start_lag_seconds{quantile=\"0.95\"}"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    let secs: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(secs, p95 as f64 / 1000.0);
+
+    let admin = crate::admin::logged_in(&app).await;
+    let page = admin
+        .get(app.url("/admin/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("sync lag p50"), "{page}");
+    assert!(page.contains("sync lag p95: falling behind"), "{page}");
+}
