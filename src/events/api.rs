@@ -132,7 +132,7 @@ async fn list(
     let events: Vec<Listed> = state
         .store
         .read(move |c| {
-            let rows = store::events::list(c, &q)?;
+            let rows = store::events::list_for_api(c, &q)?;
             // The page's bots in a fixed number of queries, only for events on a bot.
             let on_bot: Vec<&str> = rows
                 .iter()
