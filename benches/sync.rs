@@ -84,6 +84,9 @@ async fn run() -> anyhow::Result<()> {
         locks: KeyedLocks::default(),
         wake: Wakers::default(),
         detached: Default::default(),
+        sweeps: Default::default(),
+        api_keys: Default::default(),
+        sync_lag: Default::default(),
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.
@@ -141,7 +144,7 @@ async fn run() -> anyhow::Result<()> {
         "  convene: {stored} events from {} calendars in {ingest:.2?} = {convene_rate:.0} events/s \
          ({provider_requests} event-list requests, {token_requests} token refreshes, concurrency {})",
         ids.len(),
-        convene::sync::SWEEP_CONCURRENCY
+        state.settings.sync_concurrency
     );
 
     let rss_ingest = vm_hwm_kib();

@@ -243,7 +243,8 @@ fn offline(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::ApiKey(ApiKeyCommand::Revoke { id }) => {
             let done = store.blocking_write(|tx| store::api_keys::revoke(tx, &id, now))?;
             anyhow::ensure!(done, "no active API key with id {id}");
-            println!("revoked {id}");
+            // A running server confirms cached keys every few seconds (`coord::KeyCache`).
+            println!("revoked {id} (a running server refuses it within 5 seconds)");
         }
         Command::Admin(AdminCommand::SetPassword) => {
             let mut input = String::new();

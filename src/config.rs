@@ -19,6 +19,9 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_REDIRECT_ALLOWLIST", Some("")),
     ("CONVENE_CORS_ORIGINS", Some("*")),
     ("CONVENE_SYNC_INTERVAL_SECS", Some("60")),
+    // Calendars synced at once by the sweep, in all and per provider.
+    ("CONVENE_SYNC_CONCURRENCY", Some("64")),
+    ("CONVENE_SYNC_CONCURRENCY_PER_PROVIDER", Some("48")),
     ("CONVENE_SYNC_WINDOW_PAST_DAYS", Some("1")),
     ("CONVENE_SYNC_WINDOW_FUTURE_DAYS", Some("28")),
     ("CONVENE_PUSH", Some("auto")),
@@ -139,6 +142,11 @@ pub struct Settings {
     /// Origins whose browsers may call the calendar-token endpoints (api.md, CORS).
     pub cors_origins: CorsOrigins,
     pub sync_interval: Duration,
+    /// Most calendars the sync sweep syncs at once (`CONVENE_SYNC_CONCURRENCY`).
+    pub sync_concurrency: usize,
+    /// Most of them on one provider, so a slow provider leaves room for the others
+    /// (`CONVENE_SYNC_CONCURRENCY_PER_PROVIDER`, at most `sync_concurrency`).
+    pub sync_concurrency_per_provider: usize,
     pub sync_window_past_days: u32,
     pub sync_window_future_days: u32,
     pub push: PushMode,
@@ -284,6 +292,18 @@ impl Settings {
             1,
             86_400,
         )?;
+        let sync_concurrency = parse_u64_range(
+            "CONVENE_SYNC_CONCURRENCY",
+            &required("CONVENE_SYNC_CONCURRENCY"),
+            1,
+            4096,
+        )? as usize;
+        let sync_concurrency_per_provider = parse_u64_range(
+            "CONVENE_SYNC_CONCURRENCY_PER_PROVIDER",
+            &required("CONVENE_SYNC_CONCURRENCY_PER_PROVIDER"),
+            1,
+            4096,
+        )? as usize;
         let past = parse_u64_range(
             "CONVENE_SYNC_WINDOW_PAST_DAYS",
             &required("CONVENE_SYNC_WINDOW_PAST_DAYS"),
@@ -404,6 +424,8 @@ impl Settings {
             redirect_allowlist,
             cors_origins,
             sync_interval: Duration::from_secs(sync_interval_secs),
+            sync_concurrency,
+            sync_concurrency_per_provider: sync_concurrency_per_provider.min(sync_concurrency),
             sync_window_past_days: past,
             sync_window_future_days: future,
             push,

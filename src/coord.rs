@@ -22,6 +22,13 @@
 //!   (`sync::wake_at`; 0 = none).
 //! - [`Detached`]: work that runs to its end even when its caller goes away (a refresh-token
 //!   exchange and the commit of its answer); shutdown waits for it.
+//! - [`KeyCache`]: live API keys recently confirmed by the database, so an API request
+//!   needs no database read; a revoke in this process forgets the key at once, one made by
+//!   another process (`convene` CLI) is seen within [`KeyCache::CONFIRM_EVERY_MS`].
+//! - [`SyncLag`]: how late the last syncs started after their due time (p50/p95 for the
+//!   overview and `/metrics`).
+//! - [`SweepHealth`]: sweep runs not yet written to `job_runs`; an idle server writes them
+//!   at most once per [`SweepHealth::FLUSH_EVERY_MS`], all sweeps in one transaction.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -198,5 +205,154 @@ mod tests {
         assert!(locks.try_lock(LockName::CalendarToken("a")).is_some());
         drop(held);
         assert!(locks.try_lock(LockName::CalendarSync("a")).is_some());
+    }
+}
+
+/// One sweep's runs since its health was last written (`job_runs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRuns {
+    pub name: &'static str,
+    pub last_started_at: i64,
+    pub last_finished_at: i64,
+    pub last_error: Option<String>,
+    /// Runs to add to the stored count.
+    pub runs: i64,
+}
+
+#[derive(Default)]
+struct SweepHealthInner {
+    last_flush: Option<i64>,
+    pending: HashMap<&'static str, SweepRuns>,
+    /// The error last written per sweep (`None` inside: written as healthy).
+    written: HashMap<&'static str, Option<String>>,
+}
+
+/// Coalesces sweep health so that an idle server does not commit every second (the 1 s
+/// webhook sweep alone made ~1.2 commits a second). A run is written at once when its
+/// sweep was never written or its error changed (failing, recovering, a new error);
+/// otherwise runs pile up in memory and are written, all sweeps together, by the first run
+/// that finishes [`SweepHealth::FLUSH_EVERY_MS`] after the last write.
+#[derive(Clone, Default)]
+pub struct SweepHealth {
+    inner: Arc<Mutex<SweepHealthInner>>,
+}
+
+impl SweepHealth {
+    pub const FLUSH_EVERY_MS: i64 = 60_000;
+
+    /// Counts one run; returns what to write now (empty: nothing to write yet).
+    pub fn note(
+        &self,
+        name: &'static str,
+        started: i64,
+        finished: i64,
+        error: Option<String>,
+    ) -> Vec<SweepRuns> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = g.written.get(name) != Some(&error);
+        let p = g.pending.entry(name).or_insert(SweepRuns {
+            name,
+            last_started_at: started,
+            last_finished_at: finished,
+            last_error: None,
+            runs: 0,
+        });
+        p.last_started_at = started;
+        p.last_finished_at = finished;
+        p.last_error = error;
+        p.runs += 1;
+        let due = g
+            .last_flush
+            .is_none_or(|at| finished - at >= Self::FLUSH_EVERY_MS);
+        if !changed && !due {
+            return Vec::new();
+        }
+        g.last_flush = Some(finished);
+        let rows: Vec<SweepRuns> = g.pending.drain().map(|(_, r)| r).collect();
+        for r in &rows {
+            g.written.insert(r.name, r.last_error.clone());
+        }
+        rows
+    }
+}
+
+/// One live API key as [`KeyCache`] holds it.
+#[derive(Debug, Clone)]
+pub struct CachedKey {
+    pub id: String,
+    /// SHA-256 (hex) of the key.
+    pub hash: String,
+    /// When the database last said the key is live.
+    pub confirmed_at: i64,
+    /// The use stamp last written (`api_keys.last_used_at`).
+    pub last_used_at: Option<i64>,
+}
+
+/// Live API keys by hash. Only keys the database confirmed are held, so its size is bounded
+/// by the number of live keys, not by what clients send.
+#[derive(Clone, Default)]
+pub struct KeyCache {
+    inner: Arc<Mutex<HashMap<String, CachedKey>>>,
+}
+
+impl KeyCache {
+    /// How long a confirmation holds before the database is asked again.
+    pub const CONFIRM_EVERY_MS: i64 = 5_000;
+
+    /// The key with this hash, when confirmed within [`Self::CONFIRM_EVERY_MS`] of `now`.
+    pub fn get(&self, hash: &str, now: i64) -> Option<CachedKey> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(hash)
+            .filter(|k| now - k.confirmed_at < Self::CONFIRM_EVERY_MS && k.confirmed_at <= now)
+            .cloned()
+    }
+
+    pub fn put(&self, key: CachedKey) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.insert(key.hash.clone(), key);
+    }
+
+    /// Forgets a key (revoked, or no longer found).
+    pub fn forget_id(&self, id: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|_, k| k.id != id);
+    }
+
+    pub fn forget_hash(&self, hash: &str) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.remove(hash);
+    }
+}
+
+/// How far behind its due time each of the last [`SyncLag::KEPT`] sweep syncs started.
+#[derive(Clone, Default)]
+pub struct SyncLag {
+    inner: Arc<Mutex<std::collections::VecDeque<i64>>>,
+}
+
+impl SyncLag {
+    pub const KEPT: usize = 4096;
+
+    /// A sync due at `due_ms` started at `started_ms`.
+    pub fn record(&self, due_ms: i64, started_ms: i64) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() == Self::KEPT {
+            g.pop_front();
+        }
+        g.push_back((started_ms - due_ms).max(0));
+    }
+
+    /// (p50, p95) in milliseconds of the recorded lags; None before any sync.
+    pub fn percentiles(&self) -> Option<(i64, i64)> {
+        let mut v: Vec<i64> = {
+            let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            g.iter().copied().collect()
+        };
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: usize| v[((v.len() - 1) * q).div_ceil(100)];
+        Some((at(50), at(95)))
     }
 }

@@ -113,10 +113,25 @@ pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
     if let Some(e) = &error {
         tracing::warn!(sweep = sweep.name, error = %e, "sweep failed");
     }
-    let name = sweep.name;
+    // Written on change, else at most once a minute for all sweeps (`coord::SweepHealth`).
+    let rows = state.sweeps.note(sweep.name, started, finished, error);
+    if rows.is_empty() {
+        return true;
+    }
     let _ = state
         .store
-        .write(move |tx| store::jobs::record(tx, name, started, finished, error.as_deref()))
+        .write(move |tx| {
+            rows.iter().try_for_each(|r| {
+                store::jobs::record(
+                    tx,
+                    r.name,
+                    r.last_started_at,
+                    r.last_finished_at,
+                    r.last_error.as_deref(),
+                    r.runs,
+                )
+            })
+        })
         .await
         .map_err(|e: store::StoreError| tracing::warn!(error = %e, "cannot record sweep run"));
     true

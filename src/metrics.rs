@@ -202,6 +202,8 @@ pub struct Gauges {
     pub db_size_bytes: i64,
     /// How long ago the least recently synced connected calendar last synced.
     pub sync_lag_seconds: f64,
+    /// (p50, p95) seconds of how late recent syncs started after their due time.
+    pub sync_start_lag_seconds: Option<(f64, f64)>,
 }
 
 /// The Prometheus text exposition of every counter and `gauges`.
@@ -234,6 +236,19 @@ pub fn render(gauges: &Gauges) -> String {
     .expect("valid metric");
     lag.set(gauges.sync_lag_seconds);
     scrape.register(Box::new(lag)).expect("registered once");
+    if let Some((p50, p95)) = gauges.sync_start_lag_seconds {
+        let start = prometheus::GaugeVec::new(
+            Opts::new(
+                "convene_sync_start_lag_seconds",
+                "How late recent syncs started after their due time, by quantile.",
+            ),
+            &["quantile"],
+        )
+        .expect("valid metric");
+        start.with_label_values(&["0.5"]).set(p50);
+        start.with_label_values(&["0.95"]).set(p95);
+        scrape.register(Box::new(start)).expect("registered once");
+    }
     let bots = IntGaugeVec::new(Opts::new("convene_bots", "Bots by state."), &["state"])
         .expect("valid metric");
     for (state, n) in &gauges.bots {

@@ -84,6 +84,9 @@ impl Application {
             locks: KeyedLocks::default(),
             wake: Wakers::default(),
             detached: Detached::default(),
+            sweeps: Default::default(),
+            api_keys: Default::default(),
+            sync_lag: Default::default(),
         };
         {
             let (st, ks) = (state.store.clone(), state.keys.clone());

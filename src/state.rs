@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::Settings;
-pub use crate::coord::{Detached, KeyedLocks, Wakers};
+pub use crate::coord::{Detached, KeyCache, KeyedLocks, SweepHealth, SyncLag, Wakers};
 use crate::crypto::Keyring;
 use crate::redirects::AllowList;
 use crate::store::Store;
@@ -22,6 +22,12 @@ pub struct AppState {
     pub wake: Wakers,
     /// Work that must finish even if its caller goes away (refresh exchanges + commits).
     pub detached: Detached,
+    /// Sweep runs not yet written to `job_runs` (`jobs::run_sweep`).
+    pub sweeps: SweepHealth,
+    /// Live API keys recently confirmed by the database (`api::auth::ApiKeyAuth`).
+    pub api_keys: KeyCache,
+    /// How late the sweep's recent syncs started (`sync::sync_due`).
+    pub sync_lag: SyncLag,
 }
 
 impl AppState {

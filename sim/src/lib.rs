@@ -546,6 +546,12 @@ impl SimHandle {
         self.with(|s| s.inject(endpoint, fault, times))
     }
 
+    /// Adds `latency` before every provider answer (OAuth, Calendar, Graph, Zoom; not the
+    /// `/_sim` control API), like a real provider's round trip. Zero by default.
+    pub async fn set_latency(&self, latency: std::time::Duration) {
+        self.with(|s| s.latency_ms = latency.as_millis() as u64)
+    }
+
     /// Drop all pending faults.
     pub async fn clear_faults(&self) {
         self.with(|s| s.faults.clear())

@@ -163,6 +163,22 @@ pub(crate) fn spawn_server(
                 let data: Data = web::Data::from(state);
                 let server = HttpServer::new(move || {
                     App::new()
+                        .wrap_fn(|req, srv| {
+                            use actix_web::dev::Service;
+                            let delay = if req.path().starts_with("/_sim") {
+                                0
+                            } else {
+                                req.app_data::<Data>().map_or(0, |d| lock(d).latency_ms)
+                            };
+                            let answer = srv.call(req);
+                            async move {
+                                if delay > 0 {
+                                    tokio::time::sleep(std::time::Duration::from_millis(delay))
+                                        .await;
+                                }
+                                answer.await
+                            }
+                        })
                         .app_data(data.clone())
                         .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
                         .app_data(web::JsonConfig::default().limit(4 * 1024 * 1024))

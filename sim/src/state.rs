@@ -197,6 +197,8 @@ pub(crate) enum AccessError {
 
 pub(crate) struct SimState {
     pub base_url: String,
+    /// Added before every provider answer (not `/_sim/…`): a real provider's round trip.
+    pub latency_ms: u64,
     pub clients: HashMap<(Provider, String), Client>,
     pub accounts: HashMap<AccountId, Account>,
     pub account_order: Vec<AccountId>,
@@ -313,6 +315,7 @@ impl SimState {
     pub fn new(base_url: String) -> Self {
         SimState {
             base_url,
+            latency_ms: 0,
             clients: HashMap::new(),
             accounts: HashMap::new(),
             account_order: Vec::new(),

@@ -119,6 +119,8 @@ async fn revoke(
         .store
         .write(move |tx| store::api_keys::revoke(tx, &key_id, now))
         .await?;
+    // Requests with the key get 401 from now on, not after the cache's confirmation window.
+    state.api_keys.forget_id(&id);
     let flash = if done {
         tracing::info!(key_id = %id, "API key revoked in the admin");
         Flash::success("The key is revoked; requests using it now get 401.")

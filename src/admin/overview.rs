@@ -112,6 +112,25 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
             Ok::<_, StoreError>((widgets, checklist, system))
         })
         .await?;
+    let mut widgets: Vec<Widget> = widgets;
+    if let (Some((p50, p95)), Some(w)) = (
+        state.sync_lag.percentiles(),
+        widgets.iter_mut().find(|w| w.title == "Calendars"),
+    ) {
+        // Behind when the slow syncs start more than a tenth of the interval late.
+        let budget = state.settings.sync_interval.as_millis() as i64 / 10;
+        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
+        w.stats.push(Stat::new("sync lag p50", secs(p50), ""));
+        w.stats.push(Stat::new(
+            if p95 > budget {
+                "sync lag p95: falling behind"
+            } else {
+                "sync lag p95"
+            },
+            secs(p95),
+            if p95 > budget { "bad" } else { "good" },
+        ));
+    }
     let page = OverviewPage {
         layout: session.layout("overview", "Overview"),
         checklist,
@@ -292,10 +311,12 @@ fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
         .map(|sweep| {
             let every_ms = sweep.every.as_millis() as i64;
             let run = runs.iter().find(|r| r.name == sweep.name);
-            // Three missed intervals (plus slack for short ones): not being run.
-            let late = |since: i64| now - since > 3 * every_ms + 60_000;
+            // Three missed intervals (plus slack for short ones, and the time runs may wait
+            // in memory before they are written, `coord::SweepHealth`): not being run.
+            let slack = 60_000 + crate::coord::SweepHealth::FLUSH_EVERY_MS;
+            let late = |since: i64| now - since > 3 * every_ms + slack;
             let status = match run {
-                None if up_ms > 3 * every_ms + 60_000 => {
+                None if up_ms > 3 * every_ms + slack => {
                     stale += 1;
                     "stale: never ran in 3 intervals".to_string()
                 }

@@ -5,6 +5,7 @@ use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest};
 
+use crate::coord::CachedKey;
 use crate::crypto;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,24 +42,46 @@ impl FromRequest for ApiKeyAuth {
             }
             let hash = crypto::sha256_hex(key.trim());
             let now = state.now_ms();
-            // A read on the hot path; the write lock only for the once-a-minute use stamp.
-            let found = state
-                .store
-                .read(move |c| store::api_keys::find_live(c, &hash))
-                .await?;
-            if let Some(key) = found
-                .as_ref()
-                .filter(|k| store::api_keys::needs_touch(k, now))
-            {
+            // The hot path: a key the database confirmed moments ago, no database read.
+            let cached = state
+                .api_keys
+                .get(&hash, now)
+                .filter(|k| crypto::constant_time_eq(&k.hash, &hash));
+            let key = match cached {
+                Some(k) => k,
+                None => {
+                    let h = hash.clone();
+                    let found = state
+                        .store
+                        .read(move |c| store::api_keys::find_live(c, &h))
+                        .await?;
+                    let Some(found) = found else {
+                        state.api_keys.forget_hash(&hash);
+                        return Err(invalid());
+                    };
+                    let k = CachedKey {
+                        id: found.id,
+                        hash,
+                        confirmed_at: now,
+                        last_used_at: found.last_used_at,
+                    };
+                    state.api_keys.put(k.clone());
+                    k
+                }
+            };
+            // The write lock only for the once-a-minute use stamp.
+            if store::api_keys::needs_touch_at(key.last_used_at, now) {
                 let id = key.id.clone();
                 state
                     .store
                     .write(move |tx| store::api_keys::touch(tx, &id, now))
                     .await?;
+                state.api_keys.put(CachedKey {
+                    last_used_at: Some(now),
+                    ..key.clone()
+                });
             }
-            found
-                .map(|k| ApiKeyAuth { key_id: k.id })
-                .ok_or_else(invalid)
+            Ok(ApiKeyAuth { key_id: key.id })
         })
     }
 }

@@ -65,6 +65,10 @@ pub async fn exposition(state: &AppState) -> HttpResponse {
 
 async fn gauges(state: &AppState) -> Result<Gauges, StoreError> {
     let now = state.now_ms();
+    let start_lag = state
+        .sync_lag
+        .percentiles()
+        .map(|(p50, p95)| (p50 as f64 / 1000.0, p95 as f64 / 1000.0));
     state
         .store
         .read(move |c| {
@@ -85,6 +89,7 @@ async fn gauges(state: &AppState) -> Result<Gauges, StoreError> {
                 db_size_bytes: ops::db_size_bytes(c)?,
                 sync_lag_seconds: ops::oldest_sync(c)?
                     .map_or(0.0, |at| ((now - at).max(0)) as f64 / 1000.0),
+                sync_start_lag_seconds: start_lag,
             })
         })
         .await

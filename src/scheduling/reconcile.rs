@@ -56,6 +56,10 @@ fn reconcile_batch(
     for d in &drifts {
         reconcile_link(tx, d, mode, now)?;
     }
+    if drifts.len() < BATCH as usize {
+        // Every drifted link is handled: the change flags have served.
+        db::clear_changed_links(tx)?;
+    }
     Ok((drifts.len(), orphans.len()))
 }
 

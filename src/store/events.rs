@@ -83,8 +83,17 @@ fn content<'a>(ev: &'a NormalizedEvent, attendees: &'a dyn ToSql) -> [&'a dyn To
 }
 
 /// The event whose `platform_id` is column `at`, followed by the [`CONTENT`] columns.
-fn read_event(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NormalizedEvent> {
-    let attendees: String = r.get(at + 7)?;
+/// The event's columns from `at`; `attendees` left empty unless `with_attendees`.
+fn read_event(
+    r: &rusqlite::Row,
+    at: usize,
+    with_attendees: bool,
+) -> rusqlite::Result<NormalizedEvent> {
+    let attendees = if with_attendees {
+        serde_json::from_str(r.get_ref(at + 7)?.as_str()?).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     Ok(NormalizedEvent {
         platform_id: r.get(at)?,
         ical_uid: r.get(at + 1)?,
@@ -93,7 +102,7 @@ fn read_event(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NormalizedEvent>
         is_all_day: r.get(at + 4)?,
         title: r.get(at + 5)?,
         organizer_email: r.get(at + 6)?,
-        attendees: serde_json::from_str(&attendees).unwrap_or_default(),
+        attendees,
         is_recurring: r.get(at + 8)?,
         is_hosted_by_me: r.get(at + 9)?,
         self_response: r.get(at + 10)?,
@@ -117,12 +126,16 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
 });
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
+    row_with(r, true)
+}
+
+fn row_with(r: &rusqlite::Row, with_attendees: bool) -> rusqlite::Result<StoredEvent> {
     const AFTER: usize = 4 + CONTENT.len();
     Ok(StoredEvent {
         id: r.get(0)?,
         calendar_id: r.get(1)?,
         platform: r.get(2)?,
-        event: read_event(r, 3)?,
+        event: read_event(r, 3, with_attendees)?,
         override_should_record: r.get(AFTER)?,
         calendar_email: r.get(AFTER + 1)?,
         bot_id: r.get(AFTER + 2)?,
@@ -445,6 +458,17 @@ pub fn list(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, Store
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
         .query_map(params_from_iter(args), row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// [`list`] for the events API, whose `CalendarEvent` does not show attendees: they are
+/// left empty instead of parsed from their JSON for every listed event.
+pub fn list_for_api(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+    let (sql, args) = list_sql(q);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), |r| row_with(r, false))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

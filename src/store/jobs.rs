@@ -13,21 +13,23 @@ pub struct JobRun {
     pub runs: i64,
 }
 
+/// Records the latest of `runs` runs of a sweep (`runs` is added to the stored count).
 pub fn record(
     conn: &Connection,
     name: &str,
     started_at: i64,
     finished_at: i64,
     error: Option<&str>,
+    runs: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO job_runs (name, last_started_at, last_finished_at, last_error, runs)
-         VALUES (?1, ?2, ?3, ?4, 1)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (name) DO UPDATE SET last_started_at = excluded.last_started_at,
             last_finished_at = excluded.last_finished_at, last_error = excluded.last_error,
-            runs = runs + 1",
-        params![name, started_at, finished_at, error],
-    )?;
+            runs = runs + excluded.runs",
+    )?
+    .execute(params![name, started_at, finished_at, error, runs])?;
     Ok(())
 }
 

@@ -7,26 +7,33 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::calendars::{self, Calendar};
 use super::StoreError;
-use crate::domain::CalendarStatus;
+use crate::domain::{CalendarStatus, Platform};
 
 /// `next_sync_at` of a calendar that must not be synced until something reconnects it.
 /// Reconnecting schedules it again (`store::calendars::schedule_sync_now`). NULL means
 /// "never synced yet": due at once.
 pub const PARKED: i64 = i64::MAX;
 
-/// Connected calendars whose sync is due (never synced first), oldest due first.
+/// Connected calendars whose sync is due (never synced first), oldest due first, with
+/// their platform (the sweep limits each provider's share) and due time (None: never
+/// synced).
 pub fn due_calendars(
     conn: &Connection,
     now_ms: i64,
     limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    calendars::ids(
-        conn,
-        "SELECT id FROM calendars
+) -> Result<Vec<(String, Platform, Option<i64>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, platform, next_sync_at FROM calendars
          WHERE status = ?3 AND (next_sync_at IS NULL OR next_sync_at <= ?1)
          ORDER BY next_sync_at IS NOT NULL, next_sync_at, id LIMIT ?2",
-        params![now_ms, limit as i64, CalendarStatus::Connected],
-    )
+    )?;
+    let rows = stmt
+        .query_map(
+            params![now_ms, limit as i64, CalendarStatus::Connected],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// At start-up: moves every overdue sync (not the never-synced ones, nor parked ones) to a

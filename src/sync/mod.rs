@@ -42,8 +42,6 @@ use crate::store::{self, outbox::OutboxEvent, sync::SyncCursor, StoreError};
 use normalize::Item;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
-/// Most calendars synced at once by the sweep.
-pub const SWEEP_CONCURRENCY: usize = 8;
 /// Longest wait between attempts after failures.
 const MAX_BACKOFF_MS: i64 = 3600 * 1000;
 /// Within a burst of notifications (each less than this after the previous one), syncs of
@@ -323,26 +321,54 @@ pub struct SweepReport {
     pub busy: usize,
 }
 
-/// Syncs every connected calendar that is due, at most [`SWEEP_CONCURRENCY`] at a time.
+/// Syncs every connected calendar that is due: at most `CONVENE_SYNC_CONCURRENCY` at a
+/// time, and at most `CONVENE_SYNC_CONCURRENCY_PER_PROVIDER` of them on one provider, so
+/// a slow provider holds only its share and the other provider's calendars keep going.
 pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
     let now = state.now_ms();
-    let ids = state
+    let due = state
         .store
         .read(move |c| store::sync::due_calendars(c, now, 100_000))
         .await?;
-    let results: Vec<Option<bool>> = futures_util::stream::iter(ids)
-        .map(|id| async move {
-            let guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
-            let result = run_locked(state, &id).await;
-            drop(guard);
-            if let Ok(o) = &result {
-                wake_soon(state, o.next_sync_at);
-            }
-            Some(result.is_ok())
-        })
-        .buffer_unordered(SWEEP_CONCURRENCY)
-        .collect()
-        .await;
+    // (calendar id, due time) per provider.
+    type Lane = Vec<(String, Option<i64>)>;
+    let mut by_platform: Vec<(Platform, Lane)> = Vec::new();
+    for (id, platform, due_at) in due {
+        match by_platform.iter_mut().find(|(p, _)| *p == platform) {
+            Some((_, ids)) => ids.push((id, due_at)),
+            None => by_platform.push((platform, vec![(id, due_at)])),
+        }
+    }
+    let total = std::sync::Arc::new(tokio::sync::Semaphore::new(state.settings.sync_concurrency));
+    let per_provider = state.settings.sync_concurrency_per_provider;
+    let lanes = by_platform.into_iter().map(|(_, ids)| {
+        let total = total.clone();
+        futures_util::stream::iter(ids)
+            .map(move |(id, due_at)| {
+                let total = total.clone();
+                async move {
+                    let _permit = total.acquire_owned().await.ok()?;
+                    let guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
+                    // How late it starts (first syncs have no due time to be late for).
+                    if let Some(due) = due_at {
+                        state.sync_lag.record(due, state.now_ms());
+                    }
+                    let result = run_locked(state, &id).await;
+                    drop(guard);
+                    if let Ok(o) = &result {
+                        wake_soon(state, o.next_sync_at);
+                    }
+                    Some(result.is_ok())
+                }
+            })
+            .buffer_unordered(per_provider)
+            .collect::<Vec<Option<bool>>>()
+    });
+    let results: Vec<Option<bool>> = futures_util::future::join_all(lanes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
     let mut report = SweepReport::default();
     for r in results {
         match r {

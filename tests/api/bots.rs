@@ -1311,3 +1311,48 @@ async fn a_bot_unscheduled_before_dispatch_never_reaches_the_backend() {
     assert_eq!(dispatch(&app).await, 0);
     assert!(backend.calls().is_empty());
 }
+
+/// The events list loads the bots of a whole page at once (`bots_json_for_events`, a fixed
+/// number of queries); each event's `bots` must be what the single-event answer shows,
+/// with events without a bot in between.
+#[tokio::test]
+async fn the_events_list_shows_each_page_events_bots() {
+    let app = spawn_app().await;
+    let cal = insert_calendar(&app, None).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let ev = insert_event(
+            &app,
+            &cal,
+            (2 + i) * HOUR,
+            Some(&format!("https://zoom.us/j/{i}")),
+        )
+        .await;
+        if i % 2 == 0 {
+            schedule_ok(&app, &ev, &format!("key-{i}"), json!({})).await;
+        }
+        ids.push(ev);
+    }
+    let res = app
+        .get(&format!("/api/v2/calendar-events/?calendar_id={cal}"))
+        .await;
+    assert_eq!(res.status(), 200);
+    let page: Value = res.json().await.unwrap();
+    let results = page["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    let mut with_bots = 0;
+    for e in results {
+        let id = e["id"].as_str().unwrap();
+        let single = app.get(&format!("/api/v2/calendar-events/{id}/")).await;
+        let single: Value = single.json().await.unwrap();
+        assert_eq!(e["bots"], single["bots"], "{id}");
+        if !e["bots"].as_array().unwrap().is_empty() {
+            with_bots += 1;
+            assert_eq!(
+                e["bots"][0]["history"],
+                bots_of(&app, id).await[0]["history"]
+            );
+        }
+    }
+    assert_eq!(with_bots, 3);
+}

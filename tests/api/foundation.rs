@@ -96,6 +96,11 @@ async fn api_keys_authenticate_and_revoke() {
         .write(move |tx| convene::store::api_keys::revoke(tx, &id, 1))
         .await
         .unwrap();
+    // A revoke written behind the server's back (as `convene api-key revoke` does from its
+    // own process) is seen once the cached confirmation is older than its window.
+    app.state.clock.advance(std::time::Duration::from_millis(
+        convene::coord::KeyCache::CONFIRM_EVERY_MS as u64,
+    ));
     assert_eq!(secret_status(&app, Some(&app.auth())).await, 401);
 }
 

@@ -15,6 +15,7 @@ mod foundation;
 mod meetings;
 mod push;
 mod receiver;
+mod scale;
 mod schema;
 mod sync;
 mod sync_fixtures;

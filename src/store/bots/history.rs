@@ -46,6 +46,31 @@ pub fn add_history(
 }
 
 /// The latest `limit` entries, oldest first.
+/// The last `limit` entries of each of `bot_ids`, oldest first per bot, in one query.
+pub fn history_of_bots(
+    conn: &Connection,
+    bot_ids: &[&str],
+    limit: i64,
+) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>, StoreError> {
+    let ids = serde_json::to_string(bot_ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {HISTORY_COLUMNS}, bot_id FROM
+           (SELECT *, ROW_NUMBER() OVER (PARTITION BY bot_id ORDER BY id DESC) AS rn
+            FROM bot_history WHERE bot_id IN (SELECT value FROM json_each(?1)))
+         WHERE rn <= ?2
+         ORDER BY bot_id, id"
+    ))?;
+    let mut out: std::collections::HashMap<String, Vec<HistoryEntry>> = Default::default();
+    let rows = stmt.query_map(params![ids, limit], |r| {
+        Ok((r.get::<_, String>(5)?, history_row(r)?))
+    })?;
+    for row in rows {
+        let (bot_id, entry) = row?;
+        out.entry(bot_id).or_default().push(entry);
+    }
+    Ok(out)
+}
+
 pub fn history(
     conn: &Connection,
     bot_id: &str,

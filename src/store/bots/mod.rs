@@ -14,8 +14,9 @@ mod ops;
 
 pub use history::{add_history, history, HistoryEntry};
 pub use links::{
-    delete_link, drifted_links, link_count, link_for_event, linked_event_ids,
-    live_linked_events_of_calendar, update_link_snapshot, upsert_link, Drift, Link,
+    clear_changed_links, delete_link, drifted_links, drifted_links_plan, link_count,
+    link_for_event, linked_event_ids, live_linked_events_of_calendar, update_link_snapshot,
+    upsert_link, Drift, Link,
 };
 pub use ops::{
     backend_may_have_bot, claim_due_ops, finish_op, get_op, has_later_ops, insert_op,
@@ -340,39 +341,75 @@ const HISTORY_SHOWN: i64 = 20;
 /// The `bots` list of a CalendarEvent: `[{bot_id, start_time, deduplication_key,
 /// meeting_url}]` plus `status`, `last_error`, `next_retry_at`, `backend_bot_id`, `history`.
 pub fn bots_json_for_event(conn: &Connection, event_id: &str) -> Result<Vec<Value>, StoreError> {
-    let Some(link) = link_for_event(conn, event_id)? else {
-        return Ok(Vec::new());
-    };
-    let Some(bot) = get_bot(conn, &link.bot_id)? else {
-        return Ok(Vec::new());
-    };
-    let history: Vec<Value> = history(conn, &bot.id, HISTORY_SHOWN)?
-        .into_iter()
-        .map(|h| {
-            json!({
-                "status": h.status,
-                "note": h.note,
-                "version": h.version,
-                "event_id": h.event_id,
-                "created_at": ms_to_rfc3339(h.created_at),
-            })
-        })
+    Ok(bots_json_for_events(conn, &[event_id])?
+        .remove(event_id)
+        .unwrap_or_default())
+}
+
+/// [`bots_json_for_event`] for a page of events, in three queries whatever the page size
+/// (links with their bots, the bots' recent history, the failed ones' next retry). Events
+/// without a bot are absent from the map.
+pub fn bots_json_for_events(
+    conn: &Connection,
+    event_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Vec<Value>>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    if event_ids.is_empty() {
+        return Ok(out);
+    }
+    let ids = serde_json::to_string(event_ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {BOT_COLUMNS}, l.e_id FROM bots
+         JOIN (SELECT event_id AS e_id, bot_id AS b_id FROM bot_event_links
+               WHERE event_id IN (SELECT value FROM json_each(?1))) l ON l.b_id = bots.id"
+    ))?;
+    let linked: Vec<(String, Bot)> = stmt
+        .query_map([ids], |r| Ok((r.get::<_, String>(15)?, bot_row(r)?)))?
+        .collect::<Result<_, _>>()?;
+    let bot_ids: Vec<&str> = linked.iter().map(|(_, b)| b.id.as_str()).collect();
+    let histories = history::history_of_bots(conn, &bot_ids, HISTORY_SHOWN)?;
+    let failed: Vec<&str> = linked
+        .iter()
+        .filter(|(_, b)| b.status == BotStatus::Failed)
+        .map(|(_, b)| b.id.as_str())
         .collect();
-    let retry = if bot.status == BotStatus::Failed {
-        next_retry_at(conn, &bot.id)?.map(ms_to_rfc3339)
+    let retries = if failed.is_empty() {
+        Default::default()
     } else {
-        None
+        ops::next_retry_of_bots(conn, &failed)?
     };
-    Ok(vec![json!({
-        "bot_id": bot.id,
-        "start_time": ms_to_rfc3339(bot.join_at),
-        "deduplication_key": bot.dedup_key,
-        "meeting_url": bot.meeting_url,
-        "bot_name": bot.bot_name,
-        "status": bot.status,
-        "last_error": bot.last_error,
-        "next_retry_at": retry,
-        "backend_bot_id": bot.backend_id,
-        "history": history,
-    })])
+    for (event_id, bot) in &linked {
+        let history: Vec<Value> = histories
+            .get(&bot.id)
+            .map(|h| h.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|h| {
+                json!({
+                    "status": h.status,
+                    "note": h.note,
+                    "version": h.version,
+                    "event_id": h.event_id,
+                    "created_at": ms_to_rfc3339(h.created_at),
+                })
+            })
+            .collect();
+        let retry = retries.get(&bot.id).copied().map(ms_to_rfc3339);
+        out.insert(
+            event_id.clone(),
+            vec![json!({
+                "bot_id": bot.id,
+                "start_time": ms_to_rfc3339(bot.join_at),
+                "deduplication_key": bot.dedup_key,
+                "meeting_url": bot.meeting_url,
+                "bot_name": bot.bot_name,
+                "status": bot.status,
+                "last_error": bot.last_error,
+                "next_retry_at": retry,
+                "backend_bot_id": bot.backend_id,
+                "history": history,
+            })],
+        );
+    }
+    Ok(out)
 }

@@ -201,6 +201,30 @@ pub fn has_later_ops(conn: &Connection, bot_id: &str, op_id: i64) -> Result<bool
 }
 
 /// When the next attempt of the bot's pending op is due, if one is waiting after a failure.
+/// [`next_retry_at`] of each of `bot_ids` that has one, in one query.
+pub fn next_retry_of_bots(
+    conn: &Connection,
+    bot_ids: &[&str],
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    let ids = serde_json::to_string(bot_ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(
+        "SELECT bot_id, MIN(next_attempt_at) FROM bot_operations
+         WHERE bot_id IN (SELECT value FROM json_each(?1)) AND status = ?2 AND attempts > 0
+         GROUP BY bot_id",
+    )?;
+    let rows = stmt
+        .query_map(params![ids, BotOpStatus::Pending], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+        })?
+        .filter_map(|r| match r {
+            Ok((id, Some(at))) => Some(Ok((id, at))),
+            Ok((_, None)) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn next_retry_at(conn: &Connection, bot_id: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .query_row(

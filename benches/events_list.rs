@@ -1,0 +1,233 @@
+//! The events list against a bare handler that returns a pre-serialized body of the same
+//! size, in the same process and run (issue 15, item 4: target ≥ 0.3x, p99 ≤ 50 ms at 32
+//! connections).
+//!
+//! `cargo bench --bench events_list` (release profile). `BENCH_EVENTS` sets the number of
+//! stored events (default 100000; the issue's figure is at 1000000), `BENCH_SECS` the
+//! duration of each run (default 10), `BENCH_CONNECTIONS` the clients in flight (32).
+//! Events are synced from the simulator once (20 calendars x 50 events), then copied with
+//! new ids up to `BENCH_EVENTS` (same sizes of `raw`, spread over a year).
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use convene::config::Settings;
+use convene::domain::{CalendarKind, CalendarStatus, Platform};
+use convene::startup::Application;
+use convene::store::calendars::Calendar;
+use convene::store::sync::insert_calendar_for_sync;
+use convene_sim::Provider;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+const EVENT_COLUMNS: &str = "calendar_id, ical_uid, start_time, end_time,
+    is_all_day, title, organizer_email, attendees, is_recurring, is_hosted_by_me, self_response,
+    meeting_platform, meeting_url, is_deleted, raw, content_hash, created_at, updated_at";
+
+/// Requests/s and p99 of `url` with `conns` clients for `secs`.
+async fn load(url: &str, auth: Option<&str>, conns: usize, secs: u64) -> (f64, Duration, usize) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .build()
+        .unwrap();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, auth) = (client.clone(), url.to_string(), auth.map(str::to_string));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut bytes = 0;
+            while Instant::now() < end {
+                let t = Instant::now();
+                let mut req = client.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                let res = req.send().await.unwrap();
+                assert!(res.status().is_success(), "{}", res.status());
+                bytes = res.bytes().await.unwrap().len();
+                lat.push(t.elapsed());
+            }
+            (lat, bytes)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut size = 0;
+    for t in tasks {
+        let (lat, bytes) = t.await.unwrap();
+        all.extend(lat);
+        size = bytes;
+    }
+    all.sort();
+    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
+    (all.len() as f64 / secs as f64, p99, size)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let events = env_usize("BENCH_EVENTS", 100_000);
+    let secs = env_usize("BENCH_SECS", 10) as u64;
+    let conns = env_usize("BENCH_CONNECTIONS", 32);
+    let sim = convene_sim::start().await;
+    let generated = sim.generate(20, 50, 42).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut env: HashMap<String, String> = sim.env_vars().into_iter().collect();
+    env.insert("CONVENE_LISTEN".into(), format!("127.0.0.1:{port}"));
+    env.insert(
+        "CONVENE_PUBLIC_URL".into(),
+        format!("http://127.0.0.1:{port}"),
+    );
+    env.insert(
+        "CONVENE_DATA_DIR".into(),
+        dir.path().to_string_lossy().into_owned(),
+    );
+    env.insert("CONVENE_LOG".into(), "error".into());
+    let settings = Settings::from_sources(env, None).unwrap();
+    let app = Application::build_with_listener(settings, listener)
+        .await
+        .unwrap();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+
+    let now = state.now_ms();
+    let rows: Vec<Calendar> = generated
+        .iter()
+        .map(|g| Calendar {
+            oauth_client_id: Some(g.client_id.clone()),
+            oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
+            oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
+            platform_email: Some(g.email.clone()),
+            ..Calendar::new(
+                CalendarKind::V2,
+                if g.provider == Provider::Google {
+                    Platform::Google
+                } else {
+                    Platform::Microsoft
+                },
+                CalendarStatus::Connected,
+                now,
+            )
+        })
+        .collect();
+    state
+        .store
+        .write(move |tx| {
+            rows.iter()
+                .map(|c| insert_calendar_for_sync(tx, c, now))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap();
+    convene::sync::sync_due(&state).await.unwrap();
+
+    // Copies of the synced events with new ids, up to `events` rows (not timed).
+    let db = dir.path().join("convene.db");
+    let t = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        let mut c = rusqlite::Connection::open(db).unwrap();
+        c.execute_batch("PRAGMA busy_timeout = 10000;").unwrap();
+        let (seed, last): (i64, i64) = c
+            .query_row(
+                "SELECT COUNT(*), MAX(rowid) FROM calendar_events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let copies = (events as i64 / seed.max(1)).max(1);
+        let tx = c.transaction().unwrap();
+        for n in 1..copies {
+            tx.execute(
+                &format!(
+                    "INSERT INTO calendar_events (id, platform_id, {EVENT_COLUMNS})
+                     SELECT lower(hex(randomblob(16))), platform_id || '-' || ?1, {}
+                     FROM calendar_events WHERE rowid <= ?2",
+                    EVENT_COLUMNS.replace(
+                        "start_time, end_time",
+                        "start_time + ?1 * 60000, end_time + ?1 * 60000"
+                    )
+                ),
+                [n, last],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    })
+    .await
+    .unwrap();
+    let total: i64 = state
+        .store
+        .read(|c| {
+            c.query_row("SELECT COUNT(*) FROM calendar_events", [], |r| r.get(0))
+                .map_err(convene::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    println!(
+        "events list benchmark: {total} events stored (copied in {:.1?})",
+        t.elapsed()
+    );
+
+    let st = state.store.clone();
+    let (_, key) =
+        tokio::task::spawn_blocking(move || convene::api::keys::create_api_key(&st, "bench"))
+            .await
+            .unwrap()
+            .unwrap();
+    let auth = format!("Token {key}");
+    let url = format!("http://127.0.0.1:{port}/api/v2/calendar-events/?page_size=100");
+    let body = reqwest::Client::new()
+        .get(&url)
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+
+    // The bare handler: the same bytes, pre-serialized, on its own actix server.
+    let bare_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bare_url = format!(
+        "http://127.0.0.1:{}/bare",
+        bare_listener.local_addr().unwrap().port()
+    );
+    let bare = body.clone();
+    let server = HttpServer::new(move || {
+        let bare = bare.clone();
+        App::new().default_service(web::to(move || {
+            let bare = bare.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(bare)
+            }
+        }))
+    })
+    .disable_signals()
+    .listen(bare_listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+
+    let (bare_rps, bare_p99, bare_size) = load(&bare_url, None, conns, secs).await;
+    let (list_rps, list_p99, list_size) = load(&url, Some(&auth), conns, secs).await;
+    println!(
+        "  bare handler: {bare_rps:.0} req/s, p99 {bare_p99:.1?} ({bare_size} bytes per answer)"
+    );
+    println!(
+        "  events list (page of 100): {list_rps:.0} req/s, p99 {list_p99:.1?} ({list_size} bytes)"
+    );
+    println!(
+        "  ratio: {:.2}x the bare handler (target >= 0.3x, p99 <= 50 ms at {conns} connections)",
+        list_rps / bare_rps
+    );
+}
