@@ -8,17 +8,16 @@
 //! Events are synced from the simulator once (20 calendars x 50 events), then copied with
 //! new ids up to `BENCH_EVENTS` (same sizes of `raw`, spread over a year).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use convene::config::Settings;
-use convene::domain::{CalendarKind, CalendarStatus, Platform};
 use convene::startup::Application;
-use convene::store::calendars::Calendar;
-use convene::store::sync::insert_calendar_for_sync;
-use convene_sim::Provider;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -98,35 +97,7 @@ async fn main() {
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
 
-    let now = state.now_ms();
-    let rows: Vec<Calendar> = generated
-        .iter()
-        .map(|g| Calendar {
-            oauth_client_id: Some(g.client_id.clone()),
-            oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
-            oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
-            platform_email: Some(g.email.clone()),
-            ..Calendar::new(
-                CalendarKind::V2,
-                if g.provider == Provider::Google {
-                    Platform::Google
-                } else {
-                    Platform::Microsoft
-                },
-                CalendarStatus::Connected,
-                now,
-            )
-        })
-        .collect();
-    state
-        .store
-        .write(move |tx| {
-            rows.iter()
-                .map(|c| insert_calendar_for_sync(tx, c, now))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .unwrap();
+    common::insert_generated(&state, &generated, None).await;
     convene::sync::sync_due(&state).await.unwrap();
 
     // Copies of the synced events with new ids, up to `events` rows (not timed).

@@ -17,6 +17,9 @@
 //!     steps; push: `BENCH_PUSH_IDLE_HOURS` (a week by default, so channel renewals, daily
 //!     token refreshes and the hourly safety polls all count) in 60 s steps.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -24,12 +27,10 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use convene::config::Settings;
-use convene::domain::{CalendarKind, CalendarStatus, Platform, PushState};
+use convene::domain::PushState;
 use convene::startup::Application;
 use convene::state::AppState;
-use convene::store::calendars::Calendar;
-use convene::store::sync::insert_calendar_for_sync;
-use convene_sim::{Endpoint, EventSpec, GeneratedAccount, Provider, SimHandle};
+use convene_sim::{Endpoint, EventSpec, GeneratedAccount, SimHandle};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -111,36 +112,7 @@ async fn start_app(sim: &SimHandle, push: bool, generated: &[GeneratedAccount], 
         .unwrap();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    let now = state.now_ms();
-    let rows: Vec<Calendar> = generated
-        .iter()
-        .map(|g| Calendar {
-            oauth_client_id: Some(g.client_id.clone()),
-            oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
-            oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
-            platform_email: Some(g.email.clone()),
-            webhook_url: Some(hook.to_string()),
-            ..Calendar::new(
-                CalendarKind::V2,
-                if g.provider == Provider::Google {
-                    Platform::Google
-                } else {
-                    Platform::Microsoft
-                },
-                CalendarStatus::Connected,
-                now,
-            )
-        })
-        .collect();
-    let ids: Vec<String> = state
-        .store
-        .write(move |tx| {
-            rows.iter()
-                .map(|c| insert_calendar_for_sync(tx, c, now))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .unwrap();
+    let ids = common::insert_generated(&state, generated, Some(hook)).await;
     let jobs = convene::jobs::start(state.clone()).await.unwrap();
     Run {
         state,

@@ -12,16 +12,16 @@
 //! CPU % of one core and RSS (of this process, which also runs the simulator with its
 //! generated data), database and WAL size, provider requests per calendar-hour.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use convene::config::Settings;
-use convene::domain::{CalendarKind, CalendarStatus, Platform};
 use convene::startup::Application;
-use convene::store::calendars::Calendar;
-use convene::store::sync::insert_calendar_for_sync;
-use convene_sim::{Endpoint, Provider};
+use convene_sim::Endpoint;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -81,35 +81,7 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
 
-    let now = state.now_ms();
-    let rows: Vec<Calendar> = generated
-        .iter()
-        .map(|g| Calendar {
-            oauth_client_id: Some(g.client_id.clone()),
-            oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
-            oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
-            platform_email: Some(g.email.clone()),
-            ..Calendar::new(
-                CalendarKind::V2,
-                if g.provider == Provider::Google {
-                    Platform::Google
-                } else {
-                    Platform::Microsoft
-                },
-                CalendarStatus::Connected,
-                now,
-            )
-        })
-        .collect();
-    state
-        .store
-        .write(move |tx| {
-            rows.iter()
-                .map(|c| insert_calendar_for_sync(tx, c, now))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .unwrap();
+    common::insert_generated(&state, &generated, None).await;
 
     let t = Instant::now();
     let first = convene::sync::sync_due(&state).await.unwrap();

@@ -15,16 +15,16 @@
 //! 6. Peak RSS (`VmHWM`) of the process after the ingest (simulator included; its share is
 //!    printed) and at the end.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use convene::config::Settings;
-use convene::domain::{CalendarKind, CalendarStatus, Platform};
 use convene::state::{AppState, Clock, KeyedLocks, Wakers};
-use convene::store::calendars::Calendar;
 use convene::store::events::{EventQuery, Ordering};
-use convene::store::sync::insert_calendar_for_sync;
-use convene_sim::{Endpoint, Provider};
+use convene_sim::Endpoint;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -90,34 +90,7 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // Calendars as V2 creates them (secrets sealed), all due at once.
-    let now = state.now_ms();
-    let rows: Vec<Calendar> = generated
-        .iter()
-        .map(|g| Calendar {
-            oauth_client_id: Some(g.client_id.clone()),
-            oauth_client_secret_enc: Some(state.keys.encrypt(&g.client_secret)),
-            oauth_refresh_token_enc: Some(state.keys.encrypt(&g.refresh_token)),
-            platform_email: Some(g.email.clone()),
-            ..Calendar::new(
-                CalendarKind::V2,
-                if g.provider == Provider::Google {
-                    Platform::Google
-                } else {
-                    Platform::Microsoft
-                },
-                CalendarStatus::Connected,
-                now,
-            )
-        })
-        .collect();
-    let ids: Vec<String> = state
-        .store
-        .write(move |tx| {
-            rows.iter()
-                .map(|c| insert_calendar_for_sync(tx, c, now))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
+    let ids = common::insert_generated(&state, &generated, None).await;
 
     // ---- 1. Convene ingest
     sim.reset_counts().await;
