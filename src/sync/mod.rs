@@ -16,30 +16,32 @@
 //! A notification that arrives while a sync of its calendar runs makes exactly one more
 //! sync follow it.
 
+mod apply;
+mod engine;
 pub mod google;
 pub mod microsoft;
 pub mod normalize;
 pub mod stagger;
 pub mod timezones;
 
-use std::collections::HashSet;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use rand::Rng;
-use reqwest::header::HeaderMap;
-use reqwest::StatusCode;
 
 use crate::calendars::tokens::{self, TokenError};
 use crate::config::Settings;
 use crate::coord::LockName;
 use crate::domain::{CalendarKind, CalendarStatus, Platform};
 use crate::state::AppState;
-use crate::store::{self, outbox::OutboxEvent, sync::SyncCursor, StoreError};
+use crate::store::{self, sync::SyncCursor, StoreError};
 use normalize::Item;
+
+use apply::{apply, Applied, Run};
+pub use engine::{engine_for, Engine, FetchContext, FetchError, Fetched, HttpFailure, Window};
+use engine::{query_time, retry_after_ms};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Longest wait between attempts after failures.
@@ -53,185 +55,6 @@ pub const PUSH_QUIET_MS: i64 = 24 * 3600 * 1000;
 /// Sync work due within this long is woken by a timer rather than left to the sweep's
 /// tick (`jobs`: every 10 s).
 const WAKE_HORIZON_MS: i64 = 10_000;
-
-/// The time range kept in sync, Unix ms, `[start, end)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub start_ms: i64,
-    pub end_ms: i64,
-}
-
-impl Window {
-    /// `[now - past days, now + future days]` from the settings.
-    pub fn around(now_ms: i64, settings: &Settings) -> Self {
-        Window {
-            start_ms: now_ms - settings.sync_window_past_days as i64 * DAY_MS,
-            end_ms: now_ms + settings.sync_window_future_days as i64 * DAY_MS,
-        }
-    }
-
-    fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
-        start_ms < self.end_ms && end_ms > self.start_ms
-    }
-}
-
-/// What a provider listing returned.
-#[derive(Debug)]
-pub struct Fetched {
-    pub items: Vec<Item>,
-    /// True when `items` is a complete listing of `window` (anything stored and not
-    /// listed is gone); false for a list of changes since a token.
-    pub full: bool,
-    /// The token for the next incremental sync and the window it covers.
-    pub cursor: SyncCursor,
-    /// The calendar's time zone when the provider says it (Google `timeZone`): all-day
-    /// events are listed by their extent in it.
-    pub time_zone: Option<String>,
-}
-
-impl Fetched {
-    /// A listing that reached its last page: `token` is what it started from (`None` = a
-    /// full listing of `window`), `next_token` what the next incremental sync sends.
-    fn finished(items: Vec<Item>, token: Option<&str>, next_token: String, window: Window) -> Self {
-        Fetched {
-            items,
-            full: token.is_none(),
-            cursor: SyncCursor {
-                token: next_token,
-                window_start: window.start_ms,
-                window_end: window.end_ms,
-            },
-            time_zone: None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("the sync token is no longer valid; a full sync is required")]
-    TokenExpired,
-    #[error("rate limited by the provider")]
-    RateLimited { retry_after_ms: Option<i64> },
-    #[error("the provider refused the access token")]
-    Unauthorized,
-    #[error("{0}")]
-    Provider(String),
-}
-
-/// Per-sync request context for engines.
-pub struct FetchContext<'a> {
-    pub http: &'a reqwest::Client,
-    pub settings: &'a Settings,
-    pub access_token: String,
-    /// Provider requests made (for tests, logs and the benchmark).
-    pub requests: &'a AtomicU32,
-}
-
-impl FetchContext<'_> {
-    /// GET with the bearer token; `Err` carries a non-2xx answer or a transport error.
-    async fn get(
-        &self,
-        url: &str,
-        query: &[(&str, String)],
-        headers: &[(&str, &str)],
-    ) -> Result<Vec<u8>, HttpFailure> {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self
-            .http
-            .get(url)
-            .bearer_auth(&self.access_token)
-            .query(query);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let sent = req.send().await;
-        crate::metrics::provider_request(
-            crate::metrics::provider_of(self.settings, url),
-            "calendar_events",
-            sent.as_ref().ok().map(|r| r.status().as_u16()),
-        );
-        let res = sent.map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .bytes()
-            .await
-            .map_err(|e| HttpFailure::Transport(e.without_url().to_string()))?;
-        if status.is_success() {
-            Ok(body.to_vec())
-        } else {
-            Err(HttpFailure::Status {
-                status,
-                headers,
-                body: body.to_vec(),
-            })
-        }
-    }
-}
-
-#[derive(Debug)]
-pub enum HttpFailure {
-    Transport(String),
-    Status {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Vec<u8>,
-    },
-}
-
-impl HttpFailure {
-    /// The non-2xx answer's status, headers and body; a transport failure becomes the
-    /// engine's error at once (`provider` prefixes its message).
-    fn into_status(self, provider: &str) -> Result<(StatusCode, HeaderMap, Vec<u8>), FetchError> {
-        match self {
-            HttpFailure::Transport(e) => Err(FetchError::Provider(format!("{provider}: {e}"))),
-            HttpFailure::Status {
-                status,
-                headers,
-                body,
-            } => Ok((status, headers, body)),
-        }
-    }
-}
-
-/// A window bound as the providers' query parameters take it (UTC, whole seconds).
-fn query_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// `Retry-After` in seconds or as an HTTP date, in ms from now.
-fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
-    let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = v.parse::<i64>() {
-        return Some(secs.max(0) * 1000);
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    Some((at.timestamp_millis() - crate::store::now_ms()).max(0))
-}
-
-/// One provider's way of listing events.
-pub trait Engine: Send + Sync {
-    /// Lists everything in `window` (`token` None) or the changes since `token`.
-    fn fetch<'a>(
-        &'a self,
-        cx: &'a FetchContext<'a>,
-        token: Option<&'a str>,
-        window: Window,
-    ) -> BoxFuture<'a, Result<Fetched, FetchError>>;
-}
-
-pub fn engine_for(platform: Platform) -> &'static dyn Engine {
-    match platform {
-        Platform::Google => &google::Google,
-        Platform::Microsoft => &microsoft::Microsoft,
-    }
-}
 
 /// Result of one successful sync.
 #[derive(Debug, Clone, Default)]
@@ -665,187 +488,6 @@ async fn attempt(
         next_sync_at,
         unreadable,
     })
-}
-
-/// What a sync knew when it started, for its commit.
-struct Run {
-    window: Window,
-    next_sync_at: i64,
-    /// The calendar's `credentials_version` when the sync started: a sync that outlived a
-    /// credentials reset must not commit the old account's events and token.
-    credentials_version: i64,
-    /// The token the incremental listing started from (kept when an item was unreadable).
-    stored_cursor: Option<SyncCursor>,
-}
-
-/// What [`apply`] did.
-enum Applied {
-    /// Committed; this many events changed.
-    Changed(usize),
-    /// The calendar was deleted meanwhile.
-    Gone,
-    /// Its credentials were replaced meanwhile: nothing written.
-    Superseded,
-}
-
-/// Applies a listing in one transaction (see [`Applied`]).
-fn apply(
-    tx: &rusqlite::Transaction,
-    clock: &crate::state::Clock,
-    calendar_id: &str,
-    fetched: Fetched,
-    run: &Run,
-) -> Result<Applied, StoreError> {
-    let Some(cal) = store::calendars::get(tx, calendar_id)? else {
-        return Ok(Applied::Gone);
-    };
-    if cal.credentials_version != run.credentials_version {
-        return Ok(Applied::Superseded);
-    }
-    let now = clock.now_ms();
-    let window = run.window;
-    let token_window = Window {
-        start_ms: fetched.cursor.window_start,
-        end_ms: fetched.cursor.window_end,
-    };
-    let mut changed = 0usize;
-    let mut listed: HashSet<String> = HashSet::new();
-    // An item that could not be read at all (no id): absence proves nothing this time.
-    let mut blind = false;
-    let mut unreadable = false;
-    for item in &fetched.items {
-        match item {
-            Item::Upsert(ev) => {
-                if fetched.full {
-                    listed.insert(ev.platform_id.clone());
-                } else if !token_window.overlaps(ev.start_time, ev.end_time)
-                    && !store::events::exists(tx, calendar_id, &ev.platform_id)?
-                {
-                    // Google reports changes anywhere in time; outside the window they
-                    // are not ours until the window reaches them.
-                    continue;
-                }
-                if store::events::upsert(tx, calendar_id, ev, now)? {
-                    changed += 1;
-                }
-                store::sync_failures::clear(tx, calendar_id, &ev.platform_id)?;
-            }
-            Item::Remove { platform_id } => {
-                if store::events::mark_deleted(tx, calendar_id, platform_id, now)? {
-                    changed += 1;
-                }
-                if cal.platform == Platform::Google {
-                    // A series cancelled as a whole: one cancelled master id, stored
-                    // instances `<master>_<start>`.
-                    changed +=
-                        store::events::mark_instances_deleted(tx, calendar_id, platform_id, now)?;
-                }
-                store::sync_failures::clear(tx, calendar_id, platform_id)?;
-            }
-            Item::Unreadable { platform_id, error } => {
-                // The stored copy stays as it is (not deleted, not changed).
-                unreadable = true;
-                match platform_id {
-                    Some(id) => {
-                        listed.insert(id.clone());
-                    }
-                    None => blind = true,
-                }
-                let id = platform_id.as_deref().unwrap_or("");
-                store::sync_failures::record(tx, calendar_id, id, error, now)?;
-            }
-            Item::Skip => {}
-        }
-    }
-    if fetched.full && !blind {
-        changed += mark_unlisted(
-            tx,
-            calendar_id,
-            window,
-            &listed,
-            fetched.time_zone.as_deref(),
-            now,
-        )?;
-    }
-    // An incremental sync does not move past an item it could not read: the same changes
-    // are asked for again next time (re-applying the readable ones changes nothing).
-    let cursor = match (&run.stored_cursor, unreadable && !fetched.full) {
-        (Some(old), true) => old,
-        _ => &fetched.cursor,
-    };
-    store::sync::record_success(tx, calendar_id, cursor, run.next_sync_at, now)?;
-    if changed > 0 {
-        store::outbox::enqueue(
-            tx,
-            &OutboxEvent {
-                event_type: "calendar.sync_events".into(),
-                ordering_key: calendar_id.to_string(),
-                data: serde_json::json!({
-                    "calendar_id": calendar_id,
-                    // Every change of this sync carries updated_at = now.
-                    "last_updated_ts": store::ms_to_rfc3339(now),
-                }),
-                extra_url: if cal.kind == CalendarKind::V2 {
-                    cal.webhook_url.clone()
-                } else {
-                    None
-                },
-            },
-            now,
-        )?;
-    }
-    Ok(Applied::Changed(changed))
-}
-
-/// After a full listing of `window`: the live stored events it should have listed but did
-/// not are gone. All-day events are listed by their extent in the calendar's own zone
-/// (Google filters `timeMin`/`timeMax` that way), so one at the window's edge may be left
-/// out while its stored (UTC-midnight) row still overlaps the window: it counts as absent
-/// only when the provider certainly had to list it.
-fn mark_unlisted(
-    tx: &rusqlite::Transaction,
-    calendar_id: &str,
-    window: Window,
-    listed: &HashSet<String>,
-    time_zone: Option<&str>,
-    now: i64,
-) -> Result<usize, StoreError> {
-    const HOUR: i64 = 3600 * 1000;
-    let tz = time_zone.and_then(timezones::resolve);
-    let mut n = 0;
-    for ev in store::events::live_in_window(tx, calendar_id, (window.start_ms, window.end_ms))? {
-        if listed.contains(&ev.platform_id) {
-            continue;
-        }
-        if ev.is_all_day {
-            let expected = match tz {
-                Some(tz) => {
-                    let day = |ms: i64| {
-                        chrono::DateTime::from_timestamp_millis(ms)
-                            .unwrap_or_default()
-                            .date_naive()
-                    };
-                    let start =
-                        timezones::local_midnight(tz, day(ev.start_time)).timestamp_millis();
-                    let end = timezones::local_midnight(tz, day(ev.end_time)).timestamp_millis();
-                    window.overlaps(start, end)
-                }
-                // Zone unknown: listed for sure only if it overlaps the window in every
-                // zone from UTC+14 to UTC-12.
-                None => {
-                    ev.end_time - 14 * HOUR > window.start_ms
-                        && ev.start_time + 12 * HOUR < window.end_ms
-                }
-            };
-            if !expected {
-                continue;
-            }
-        }
-        if store::events::mark_deleted(tx, calendar_id, &ev.platform_id, now)? {
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// The error body's text for messages (bounded, never a token).
