@@ -4,7 +4,7 @@
 //! code that does the work (`metrics::sync_run(..)`, `metrics::webhook_delivery(..)`, …).
 //! Gauges that describe the database (queue depth, bots by state, size, sync lag) are read
 //! at scrape time by `api::metrics` and passed to [`render`]. A leaf module: it uses only
-//! `config`.
+//! `config` and `domain`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 use crate::config::Settings;
+use crate::domain::Platform;
 
 struct Counters {
     registry: Registry,
@@ -116,11 +117,11 @@ pub fn http_request(route: &str, status: u16) {
         .inc();
 }
 
-/// One calendar sync; `platform` is the stored platform (`google_calendar`, …).
-pub fn sync_run(platform: &str, ok: bool) {
+/// One calendar sync, labelled `google` / `microsoft`.
+pub fn sync_run(platform: Platform, ok: bool) {
     counters()
         .sync_runs
-        .with_label_values(&[provider_label(platform), if ok { "ok" } else { "error" }])
+        .with_label_values(&[platform.v1_name(), if ok { "ok" } else { "error" }])
         .inc();
 }
 
@@ -134,10 +135,10 @@ pub fn provider_request(provider: &str, endpoint: &str, status: Option<u16>) {
 }
 
 /// One refresh-token exchange; `outcome` is `ok`, `refused` or `transient`.
-pub fn token_refresh(platform: &str, outcome: &str) {
+pub fn token_refresh(platform: Platform, outcome: &str) {
     counters()
         .token_refreshes
-        .with_label_values(&[provider_label(platform), outcome])
+        .with_label_values(&[platform.v1_name(), outcome])
         .inc();
 }
 
@@ -156,16 +157,6 @@ pub fn push_notification(provider: &str, outcome: &str) {
         .push_notifications
         .with_label_values(&[provider, outcome])
         .inc();
-}
-
-/// `google` / `microsoft` / `zoom` for a stored platform name or provider.
-pub fn provider_label(platform: &str) -> &'static str {
-    match platform {
-        p if p.starts_with("google") => "google",
-        p if p.starts_with("microsoft") => "microsoft",
-        p if p.starts_with("zoom") => "zoom",
-        _ => "other",
-    }
 }
 
 /// Which provider a request URL goes to (by the configured base URLs).

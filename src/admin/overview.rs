@@ -107,8 +107,9 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
                 .iter()
                 .map(|w| w(c, now))
                 .collect::<Result<_, _>>()?;
-            let checklist = super::checklist::steps(&store::ops::setup_facts(c)?);
-            let system = super::system::load(c, &settings, now)?;
+            let facts = store::ops::setup_facts(c)?;
+            let checklist = super::checklist::steps(&facts);
+            let system = super::system::load(c, &facts, &settings, now)?;
             Ok::<_, StoreError>((widgets, checklist, system))
         })
         .await?;

@@ -4,7 +4,9 @@
 use rusqlite::Connection;
 
 use crate::config::Settings;
-use crate::store::{ops, StoreError};
+use crate::domain::Platform;
+use crate::store::ops::{self, SetupFacts};
+use crate::store::StoreError;
 
 use super::render::when;
 
@@ -28,16 +30,18 @@ pub struct SystemInfo {
     pub retention: String,
 }
 
-pub fn load(c: &Connection, settings: &Settings, now_ms: i64) -> Result<SystemInfo, StoreError> {
-    let facts = ops::setup_facts(c)?;
+pub fn load(
+    c: &Connection,
+    facts: &SetupFacts,
+    settings: &Settings,
+    now_ms: i64,
+) -> Result<SystemInfo, StoreError> {
     let mut platforms: Vec<String> = facts
         .platform_clients
         .iter()
-        .map(|p| match p.as_str() {
-            "google" => "Google".to_string(),
-            "microsoft" => "Microsoft".to_string(),
-            "zoom" => "Zoom (workspace client)".to_string(),
-            other => other.to_string(),
+        .map(|p| match Platform::from_v1(p) {
+            Some(platform) => platform.display().to_string(),
+            None => p.clone(),
         })
         .collect();
     if facts.zoom_apps > 0 {

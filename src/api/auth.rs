@@ -43,10 +43,7 @@ impl FromRequest for ApiKeyAuth {
             let hash = crypto::sha256_hex(key.trim());
             let now = state.now_ms();
             // The hot path: a key the database confirmed moments ago, no database read.
-            let cached = state
-                .api_keys
-                .get(&hash, now)
-                .filter(|k| crypto::constant_time_eq(&k.hash, &hash));
+            let cached = state.api_keys.get(&hash, now);
             let key = match cached {
                 Some(k) => k,
                 None => {

@@ -47,7 +47,7 @@ pub fn authorize_url(
 }
 
 /// `{api}/path` with the configured base.
-fn api(settings: &Settings, path: &str) -> String {
+pub(crate) fn api(settings: &Settings, path: &str) -> String {
     format!(
         "{}{}",
         settings.providers.google_api.as_str().trim_end_matches('/'),

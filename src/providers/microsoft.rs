@@ -45,7 +45,7 @@ pub fn refresh_scope(granted: &str) -> String {
     scopes.join(" ")
 }
 
-fn graph(settings: &Settings, path: &str) -> String {
+pub(crate) fn graph(settings: &Settings, path: &str) -> String {
     format!(
         "{}{}",
         settings

@@ -275,7 +275,7 @@ async fn token_request(
         .send()
         .await;
     crate::metrics::provider_request(
-        crate::metrics::provider_label(platform.as_str()),
+        platform.v1_name(),
         "token",
         sent.as_ref().ok().map(|r| r.status().as_u16()),
     );
@@ -353,7 +353,7 @@ pub async fn refresh(
     }
     let result = token_request(platform, http, url, &form).await;
     crate::metrics::token_refresh(
-        platform.as_str(),
+        platform,
         match &result {
             Ok(_) => "ok",
             Err(OAuthError::Permanent { .. }) => "refused",

@@ -274,7 +274,6 @@ async fn microsoft(
             .await?;
         state.wake.push.notify_one();
     }
-    record.extend(sync.iter().cloned());
     if !record.is_empty() {
         accept_some(state, record, &sync).await?;
     }

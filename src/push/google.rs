@@ -9,12 +9,7 @@ use crate::config::Settings;
 /// Channel lifetime asked for (Google's maximum for calendar events: a week).
 pub const TTL_SECS: i64 = 604_800;
 
-fn api(settings: &Settings, path: &str) -> String {
-    format!(
-        "{}{path}",
-        settings.providers.google_api.as_str().trim_end_matches('/')
-    )
-}
+use crate::providers::google::api;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,16 +12,7 @@ use crate::config::Settings;
 /// resource data, 4230 minutes (a bit under three days).
 pub const LIFETIME_MS: i64 = 4230 * 60 * 1000;
 
-fn graph(settings: &Settings, path: &str) -> String {
-    format!(
-        "{}{path}",
-        settings
-            .providers
-            .microsoft_graph
-            .as_str()
-            .trim_end_matches('/')
-    )
-}
+use crate::providers::microsoft::graph;
 
 fn rfc3339(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -75,18 +75,11 @@ impl From<TokenError> for PushError {
     }
 }
 
-/// The error body's text for messages (bounded).
-fn body_excerpt(body: &[u8]) -> String {
-    String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
-}
+use crate::sync::body_excerpt;
 
-/// `Retry-After` in seconds, in ms.
+/// The provider's `Retry-After` (seconds or an HTTP date, as sync reads it), at most a day.
 fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim()
-        .parse::<i64>()
-        .ok()
-        .map(|s| s.clamp(0, 24 * 3600) * 1000)
+    crate::sync::retry_after_ms(headers).map(|ms| ms.min(24 * 3600 * 1000))
 }
 
 /// Runs `call` with the calendar's access token; on `401` forgets the cached token and

@@ -62,21 +62,29 @@ pub async fn maintain_due(state: &AppState) -> anyhow::Result<Report> {
     let now = state.now_ms();
     let enabled = state.settings.push_enabled();
     let poll_at = now + state.settings.sync_interval.as_millis() as i64;
-    state
+    // Read first: an idle sweep must not commit (issue 15's "no writes when idle").
+    let gone = state
         .store
-        .write(move |tx| {
-            let gone = if enabled {
-                db::orphaned(tx, BATCH)?
+        .read(move |c| {
+            if enabled {
+                db::orphaned(c, BATCH)
             } else {
-                db::all_active(tx, BATCH)?
-            };
-            for ch in gone {
-                db::retire(tx, &ch.id, None, now)?;
-                store::sync::pull_in(tx, &ch.calendar_id, poll_at)?;
+                db::all_active(c, BATCH)
             }
-            Ok::<_, StoreError>(())
         })
         .await?;
+    if !gone.is_empty() {
+        state
+            .store
+            .write(move |tx| {
+                for ch in gone {
+                    db::retire(tx, &ch.id, None, now)?;
+                    store::sync::pull_in(tx, &ch.calendar_id, poll_at)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+    }
 
     let mut outcomes = Vec::new();
     let due = state.store.read(move |c| db::due(c, now, BATCH)).await?;

@@ -62,11 +62,6 @@ pub fn find_live(conn: &Connection, key_hash: &str) -> Result<Option<ApiKey>, St
 }
 
 /// Use is recorded at most once a minute, so most requests need no write at all.
-pub fn needs_touch(key: &ApiKey, now_ms: i64) -> bool {
-    needs_touch_at(key.last_used_at, now_ms)
-}
-
-/// [`needs_touch`] from the last use stamp alone.
 pub fn needs_touch_at(last_used_at: Option<i64>, now_ms: i64) -> bool {
     last_used_at.is_none_or(|t| now_ms - t > 60_000)
 }

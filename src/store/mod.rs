@@ -325,16 +325,6 @@ impl Store {
         Ok(v)
     }
 
-    /// Readiness probe: the database answers a trivial query.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| {
-            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                .map(|_| ())
-                .map_err(StoreError::from)
-        })
-        .await
-    }
-
     /// A consistent online copy of the database (`VACUUM INTO`), safe while serving.
     pub fn backup_to(&self, dest: &Path) -> Result<(), StoreError> {
         if dest.exists() {

@@ -217,10 +217,3 @@ pub fn incremental_vacuum(conn: &Connection, pages: i64) -> Result<(), StoreErro
     while rows.next()?.is_some() {}
     Ok(())
 }
-
-/// The file's size in bytes as SQLite sees it (page count × page size).
-pub fn file_size(conn: &Connection) -> Result<i64, StoreError> {
-    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    Ok(pages * size)
-}

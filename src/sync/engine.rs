@@ -170,7 +170,7 @@ pub(super) fn query_time(ms: i64) -> String {
 }
 
 /// `Retry-After` in seconds or as an HTTP date, in ms from now.
-pub(super) fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
+pub(crate) fn retry_after_ms(headers: &HeaderMap) -> Option<i64> {
     let v = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()

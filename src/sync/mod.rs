@@ -40,8 +40,9 @@ use crate::store::{self, sync::SyncCursor, StoreError};
 use normalize::Item;
 
 use apply::{apply, Applied, Run};
+use engine::query_time;
+pub(crate) use engine::retry_after_ms;
 pub use engine::{engine_for, Engine, FetchContext, FetchError, Fetched, HttpFailure, Window};
-use engine::{query_time, retry_after_ms};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Longest wait between attempts after failures.
@@ -290,7 +291,7 @@ async fn run_locked(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, 
     let mut platform = None;
     let result = attempt(state, calendar_id, &mut platform).await;
     if let Some(p) = platform {
-        crate::metrics::sync_run(p.as_str(), result.is_ok());
+        crate::metrics::sync_run(p, result.is_ok());
     }
     if let Err(e) = &result {
         record_failure(state, calendar_id, e).await;
@@ -491,6 +492,6 @@ async fn attempt(
 }
 
 /// The error body's text for messages (bounded, never a token).
-fn body_excerpt(body: &[u8]) -> String {
+pub(crate) fn body_excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
 }

@@ -256,7 +256,7 @@ async fn retention_prunes_old_rows_keeps_promises_and_shrinks_the_file() {
     let size_before = app
         .state
         .store
-        .maintain(convene::store::retention::file_size)
+        .maintain(convene::store::ops::db_size_bytes)
         .await
         .unwrap();
 
@@ -314,7 +314,7 @@ async fn retention_prunes_old_rows_keeps_promises_and_shrinks_the_file() {
         .maintain(|c| {
             Ok((
                 convene::store::retention::freelist_count(c)?,
-                convene::store::retention::file_size(c)?,
+                convene::store::ops::db_size_bytes(c)?,
             ))
         })
         .await
