@@ -238,20 +238,25 @@ fn write_event(out: &mut Vec<u8>, e: &StoredEvent, bots: &[Value]) -> serde_json
     Ok(())
 }
 
-async fn get_one(
-    _auth: ApiKeyAuth,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let id = parse_id(&path)?;
-    let event = state
+/// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
+pub async fn event_json(state: &AppState, event_id: &str) -> ApiResult<Option<CalendarEvent>> {
+    let id = event_id.to_string();
+    Ok(state
         .store
         .read(move |c| {
             store::events::get(c, &id)?
                 .map(|e| Ok::<_, store::StoreError>(to_api(&e, bots_of(c, &e)?)))
                 .transpose()
         })
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        .await?)
+}
+
+async fn get_one(
+    _auth: ApiKeyAuth,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = parse_id(&path)?;
+    let event = event_json(&state, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(event))
 }

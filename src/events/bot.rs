@@ -12,7 +12,6 @@ use crate::api::{parse_id, resource};
 use crate::error::{ApiError, ApiResult};
 use crate::scheduling::{normalize_key, requests};
 use crate::state::AppState;
-use crate::store;
 
 /// Longest deduplication key accepted.
 const MAX_KEY_LEN: usize = 2000;
@@ -111,21 +110,5 @@ async fn unschedule(
     respond(&state, &event_id).await
 }
 
-/// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.
-pub async fn event_json(
-    state: &AppState,
-    event_id: &str,
-) -> Result<Option<super::api::CalendarEvent>, ApiError> {
-    let id = event_id.to_string();
-    state
-        .store
-        .read(move |c| {
-            let Some(e) = store::events::get(c, &id)? else {
-                return Ok(None);
-            };
-            let bots = store::bots::bots_json_for_event(c, &id)?;
-            // The events API's own serializer, so `raw` stays byte for byte.
-            Ok(Some(super::api::to_api(&e, bots)))
-        })
-        .await
-}
+/// The bot endpoints answer with the event as `GET /api/v2/calendar-events/{id}/` shows it.
+pub use super::api::event_json;

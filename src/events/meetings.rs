@@ -34,7 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A CalendarMeeting.
 pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value {
-    let (facts, attendees) = facts_of(e);
+    let facts = facts_of(e);
     let external = facts.is_external;
     let (will, reason) = will_record(&facts, prefs, now_ms);
     let platform = e.platform.v1_name();
@@ -50,7 +50,7 @@ pub fn meeting_json(e: &StoredEvent, prefs: &Preferences, now_ms: i64) -> Value 
         "meeting_url": e.meeting_url,
         "calendar_platform": platform,
         "organizer_email": e.organizer_email,
-        "attendees": attendees,
+        "attendees": &e.attendees,
         "attendee_emails": e.attendees.iter().map(|a| a.email.as_str()).collect::<Vec<_>>(),
         "visibility": visibility(e.platform, &e.raw),
         "is_external": external,

@@ -160,27 +160,25 @@ pub fn is_external(my_email: Option<&str>, attendees: &[Attendee]) -> bool {
         .any(|d| d != mine)
 }
 
-/// The recording facts of a stored event (attendees decoded, `is_external` worked out).
-pub fn facts_of(e: &StoredEvent) -> (MeetingFacts, Vec<Attendee>) {
-    let attendees: Vec<Attendee> = e.attendees.clone();
+/// The recording facts of a stored event (`is_external` worked out from its attendees).
+pub fn facts_of(e: &StoredEvent) -> MeetingFacts {
     // The user's address: the connection's, else the organizer's when I host.
     let my_email = e.calendar_email.clone().or_else(|| {
         e.is_hosted_by_me
             .then(|| e.organizer_email.clone())
             .flatten()
     });
-    let facts = MeetingFacts {
+    MeetingFacts {
         has_meeting_url: e.meeting_url.is_some(),
         is_all_day: e.is_all_day,
         is_deleted: e.is_deleted,
         end_time: e.end_time,
         override_should_record: e.override_should_record,
         is_hosted_by_me: e.is_hosted_by_me,
-        is_external: is_external(my_email.as_deref(), &attendees),
+        is_external: is_external(my_email.as_deref(), &e.attendees),
         is_recurring: e.is_recurring,
         self_response: e.self_response.clone(),
-    };
-    (facts, attendees)
+    }
 }
 
 /// Hands the bot scheduler the recording decisions of a V1 user's future meetings that
@@ -206,7 +204,7 @@ pub async fn apply_will_record(state: &AppState, calendar_user_id: &str) -> ApiR
     let decisions: Vec<(String, bool)> = events
         .iter()
         .filter_map(|e| {
-            let will = will_record(&facts_of(e).0, &prefs, now).0;
+            let will = will_record(&facts_of(e), &prefs, now).0;
             let differs = if will {
                 e.bot_id.is_none()
             } else {
