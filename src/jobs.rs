@@ -17,12 +17,19 @@ use crate::state::{AppState, Wakers};
 use crate::store;
 
 pub type SweepFn = fn(AppState) -> BoxFuture<'static, anyhow::Result<()>>;
+/// A sweep that runs as one long loop instead of on a tick; it notes its health itself.
+pub type LoopFn = fn(AppState, crate::sync::pipeline::HealthNote) -> BoxFuture<'static, ()>;
 
 pub struct Sweep {
     pub name: &'static str,
+    /// The tick; for a loop, how often it notes its health at least (the overview flags a
+    /// sweep silent for much longer).
     pub every: Duration,
+    /// One run (the tick's, and tests').
     pub run: SweepFn,
     pub waker: Option<fn(&Wakers) -> Arc<Notify>>,
+    /// When set, the server runs this loop instead of ticking `run`.
+    pub continuous: Option<LoopFn>,
 }
 
 /// Every periodic sweep of the server.
@@ -33,12 +40,17 @@ pub fn all() -> Vec<Sweep> {
             every: Duration::from_secs(3600),
             run: |s| Box::pin(async move { prune_admin_sessions(&s).await.map(|_| ()) }),
             waker: None,
+            continuous: None,
         },
         Sweep {
             name: "sync_events",
             every: Duration::from_secs(10),
             run: |s| Box::pin(async move { crate::sync::sync_due(&s).await.map(|_| ()) }),
             waker: Some(|w| w.sync.clone()),
+            // Syncs start as slots free, not in batches (`sync::pipeline`).
+            continuous: Some(|s, health| {
+                Box::pin(crate::sync::pipeline::run_continuously(s, health))
+            }),
         },
         // Daily liveness refresh of every calendar token, and retries after failures.
         Sweep {
@@ -48,6 +60,7 @@ pub fn all() -> Vec<Sweep> {
                 Box::pin(async move { crate::calendars::tokens::refresh_due(&s).await.map(|_| ()) })
             },
             waker: None,
+            continuous: None,
         },
         Sweep {
             name: "deliver_webhooks",
@@ -56,6 +69,7 @@ pub fn all() -> Vec<Sweep> {
                 Box::pin(async move { crate::webhooks::deliver::deliver_due(&s).await.map(|_| ()) })
             },
             waker: Some(|w| w.webhooks.clone()),
+            continuous: None,
         },
         Sweep {
             name: "zoom_token_refresh",
@@ -64,6 +78,7 @@ pub fn all() -> Vec<Sweep> {
                 Box::pin(async move { crate::zoom::sweep::refresh_stale(&s).await.map(|_| ()) })
             },
             waker: None,
+            continuous: None,
         },
         // Hourly Zoom meeting sync per credential (the database says which are due).
         Sweep {
@@ -71,6 +86,7 @@ pub fn all() -> Vec<Sweep> {
             every: Duration::from_secs(60),
             run: |s| Box::pin(async move { crate::zoom::meetings::sync_due(&s).await.map(|_| ()) }),
             waker: None,
+            continuous: None,
         },
         // Push channels and subscriptions: create, renew, replace, stop (push.md).
         Sweep {
@@ -80,6 +96,7 @@ pub fn all() -> Vec<Sweep> {
                 Box::pin(async move { crate::push::renew::maintain_due(&s).await.map(|_| ()) })
             },
             waker: Some(|w| w.push.clone()),
+            continuous: None,
         },
         // Deletes what `CONVENE_RETENTION_DAYS` no longer keeps, and shrinks the file.
         Sweep {
@@ -87,12 +104,14 @@ pub fn all() -> Vec<Sweep> {
             every: Duration::from_secs(24 * 3600),
             run: |s| Box::pin(async move { crate::retention::run(&s).await.map(|_| ()) }),
             waker: None,
+            continuous: None,
         },
         Sweep {
             name: "bots",
             every: Duration::from_secs(30),
             run: |s| Box::pin(async move { crate::scheduling::dispatch::bot_sweep(&s).await }),
             waker: Some(|w| w.bots.clone()),
+            continuous: None,
         },
     ]
 }
@@ -115,8 +134,13 @@ pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
     }
     // Written on change, else at most once a minute for all sweeps (`coord::SweepHealth`).
     let rows = state.sweeps.note(sweep.name, started, finished, error);
+    write_health(state, rows).await;
+    true
+}
+
+async fn write_health(state: &AppState, rows: Vec<crate::coord::SweepRuns>) {
     if rows.is_empty() {
-        return true;
+        return;
     }
     let _ = state
         .store
@@ -134,7 +158,6 @@ pub async fn run_sweep(state: &AppState, sweep: &Sweep) -> bool {
         })
         .await
         .map_err(|e: store::StoreError| tracing::warn!(error = %e, "cannot record sweep run"));
-    true
 }
 
 /// Starts the scheduler and the waker loops; the returned handle stops them.
@@ -145,6 +168,20 @@ pub async fn start(state: AppState) -> anyhow::Result<JobsHandle> {
     let scheduler = JobScheduler::new().await?;
     let mut tasks = Vec::new();
     for sweep in all() {
+        if let Some(run_loop) = sweep.continuous {
+            let st = state.clone();
+            let name = sweep.name;
+            let health: crate::sync::pipeline::HealthNote =
+                Box::new(move |started, finished, error| {
+                    let rows = st.sweeps.note(name, started, finished, error);
+                    if !rows.is_empty() {
+                        let st = st.clone();
+                        tokio::spawn(async move { write_health(&st, rows).await });
+                    }
+                });
+            tasks.push(tokio::spawn(run_loop(state.clone(), health)));
+            continue;
+        }
         let sweep = Arc::new(sweep);
         let st = state.clone();
         let sw = sweep.clone();

@@ -54,6 +54,30 @@ struct CalendarPage {
     push: super::push::PushView,
     /// Provider items the sync could not read (`templates/admin/_unreadable_items.html`).
     unreadable: Vec<Unreadable>,
+    /// How late its scheduled syncs started; None before the first one.
+    lag: Option<LagView>,
+}
+
+/// How late the calendar's scheduled syncs started after their due time.
+struct LagView {
+    last: String,
+    /// The longest within the last day.
+    worst: String,
+    /// The longest is over a tenth of the sync interval: the instance is not keeping up.
+    behind: bool,
+}
+
+impl LagView {
+    fn new(lag: crate::store::sync::CalendarSyncLag, interval_ms: i64) -> Option<Self> {
+        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
+        let last = lag.last_ms?;
+        let worst = lag.worst_ms.unwrap_or(last);
+        Some(LagView {
+            last: secs(last),
+            worst: secs(worst),
+            behind: worst > interval_ms / 10,
+        })
+    }
 }
 
 /// One provider item the sync could not read.
@@ -79,7 +103,7 @@ async fn show(
     let id = crate::api::parse_id(&path).map_err(|_| AdminError::NotFound)?;
     let now = state.now_ms();
     let push_on = state.settings.push_enabled();
-    let (cal, changes, events, push, unreadable) = state
+    let (cal, changes, events, push, unreadable, lag) = state
         .store
         .read(move |c| {
             let Some(cal) = db::detail(c, &id)? else {
@@ -89,7 +113,8 @@ async fn show(
             let events = crate::events::admin::load(c, &cal.cal, now)?;
             let push = super::push::view(c, &cal.cal, push_on, now)?;
             let unreadable = crate::store::sync_failures::list(c, &id)?;
-            Ok(Some((cal, changes, events, push, unreadable)))
+            let lag = crate::store::sync::calendar_sync_lag(c, &id)?;
+            Ok(Some((cal, changes, events, push, unreadable, lag)))
         })
         .await?
         .ok_or(AdminError::NotFound)?;
@@ -147,6 +172,7 @@ async fn show(
         incremental: events.incremental,
         push,
         unreadable,
+        lag: LagView::new(lag, state.settings.sync_interval.as_millis() as i64),
         external_id,
         cal,
     };

@@ -60,6 +60,44 @@ pub struct Store {
     path: std::sync::Arc<std::path::PathBuf>,
     file_id: Option<(u64, u64)>,
     checkpointer: std::sync::Arc<Checkpointer>,
+    /// Held for every write transaction of this process (see [`Writer`]).
+    write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+/// What a write transaction needs on the blocking pool. Writers of this process queue on
+/// one mutex before `BEGIN IMMEDIATE`: SQLite lets one writer in at a time anyway, and a
+/// writer that finds the lock taken waits in SQLite's busy handler, which *sleeps* (1, 2,
+/// 5, 10 … ms) instead of being woken. With hundreds of syncs committing per second those
+/// sleeps, not the commits, set the pace. Other processes (the CLI) still meet the busy
+/// timeout. Readers never take the mutex.
+struct Writer {
+    pool: Pool,
+    lock: std::sync::Arc<std::sync::Mutex<()>>,
+    checkpointer: std::sync::Arc<Checkpointer>,
+}
+
+impl Writer {
+    /// `f` inside `BEGIN IMMEDIATE … COMMIT`: the outer error is the store's (no
+    /// connection, busy, commit failed), the inner one `f`'s own (rolled back).
+    fn commit<T, E>(
+        self,
+        f: impl FnOnce(&Transaction) -> Result<T, E>,
+    ) -> Result<Result<T, E>, StoreError> {
+        let value = {
+            let _turn = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut conn = self.pool.get()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            match f(&tx) {
+                Ok(v) => {
+                    tx.commit()?;
+                    v
+                }
+                Err(e) => return Ok(Err(e)),
+            }
+        };
+        self.checkpointer.after_commit();
+        Ok(Ok(value))
+    }
 }
 
 /// `journal_size_limit` of every connection: a reset WAL is truncated back to this size.
@@ -167,6 +205,7 @@ impl Store {
             path: std::sync::Arc::new(path.to_path_buf()),
             file_id,
             checkpointer: std::sync::Arc::new(Checkpointer::new(path)),
+            write_lock: Default::default(),
         })
     }
 
@@ -232,21 +271,11 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&Transaction) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        let checkpointer = self.checkpointer.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(StoreError::from)?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(StoreError::from)?;
-            let value = f(&tx)?;
-            tx.commit().map_err(StoreError::from)?;
-            drop(conn);
-            checkpointer.after_commit();
-            Ok(value)
-        })
-        .await
-        .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+        let writer = self.writer();
+        tokio::task::spawn_blocking(move || writer.commit(f))
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+            .unwrap_or_else(|e| Err(E::from(e)))
     }
 
     /// Like [`Store::write`] for a commit that must not be dropped (a rotated refresh token
@@ -263,22 +292,8 @@ impl Store {
         let mut wait = Duration::from_millis(50);
         let mut attempt = 0u32;
         loop {
-            let (pool, g) = (self.pool.clone(), f.clone());
-            let checkpointer = self.checkpointer.clone();
-            let outcome: Result<Result<T, E>, StoreError> =
-                tokio::task::spawn_blocking(move || {
-                    let mut conn = pool.get()?;
-                    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                    match g(&tx) {
-                        Ok(v) => {
-                            tx.commit()?;
-                            drop(conn);
-                            checkpointer.after_commit();
-                            Ok(Ok(v))
-                        }
-                        Err(e) => Ok(Err(e)),
-                    }
-                })
+            let (writer, g) = (self.writer(), f.clone());
+            let outcome = tokio::task::spawn_blocking(move || writer.commit(|tx| g(tx)))
                 .await
                 .map_err(|e| StoreError::Task(e.to_string()))?;
             match outcome {
@@ -291,6 +306,14 @@ impl Store {
                 }
                 Err(e) => return Err(E::from(e)),
             }
+        }
+    }
+
+    fn writer(&self) -> Writer {
+        Writer {
+            pool: self.pool.clone(),
+            lock: self.write_lock.clone(),
+            checkpointer: self.checkpointer.clone(),
         }
     }
 
@@ -318,11 +341,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let v = f(&tx)?;
-        tx.commit()?;
-        Ok(v)
+        self.writer().commit(f)?
     }
 
     /// A consistent online copy of the database (`VACUUM INTO`), safe while serving.

@@ -71,10 +71,20 @@ pub fn record_success(
     cursor: &SyncCursor,
     next_sync_at: i64,
     now_ms: i64,
+    lag_ms: Option<i64>,
 ) -> Result<(), StoreError> {
+    // SET sees the row as it was: the worst lag is replaced when it is older than a day or
+    // beaten. A sync started by hand (no lag) keeps the figures of the scheduled ones.
     tx.prepare_cached(
         "UPDATE calendars SET sync_token = ?2, sync_window_start = ?3, sync_window_end = ?4,
-            next_sync_at = ?5, last_sync_at = ?6, last_sync_error = NULL, sync_failures = 0
+            next_sync_at = ?5, last_sync_at = ?6, last_sync_error = NULL, sync_failures = 0,
+            sync_lag_ms = COALESCE(?7, sync_lag_ms),
+            sync_lag_worst_ms = CASE WHEN ?7 IS NOT NULL AND (sync_lag_worst_at IS NULL
+                OR sync_lag_worst_at < ?6 - ?8 OR ?7 >= sync_lag_worst_ms)
+                THEN ?7 ELSE sync_lag_worst_ms END,
+            sync_lag_worst_at = CASE WHEN ?7 IS NOT NULL AND (sync_lag_worst_at IS NULL
+                OR sync_lag_worst_at < ?6 - ?8 OR ?7 >= sync_lag_worst_ms)
+                THEN ?6 ELSE sync_lag_worst_at END
          WHERE id = ?1",
     )?
     .execute(params![
@@ -83,9 +93,40 @@ pub fn record_success(
         cursor.window_start,
         cursor.window_end,
         next_sync_at,
-        now_ms
+        now_ms,
+        lag_ms,
+        LAG_WORST_KEPT_MS,
     ])?;
     Ok(())
+}
+
+/// How long the worst start lag of a calendar is remembered.
+pub const LAG_WORST_KEPT_MS: i64 = 24 * 3600 * 1000;
+
+/// How late a calendar's scheduled syncs started after their due time (milliseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CalendarSyncLag {
+    /// The last scheduled sync's.
+    pub last_ms: Option<i64>,
+    /// The longest within the last day, and when that sync ran.
+    pub worst_ms: Option<i64>,
+    pub worst_at: Option<i64>,
+}
+
+pub fn calendar_sync_lag(conn: &Connection, id: &str) -> Result<CalendarSyncLag, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT sync_lag_ms, sync_lag_worst_ms, sync_lag_worst_at FROM calendars WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok(CalendarSyncLag {
+                last_ms: r.get(0)?,
+                worst_ms: r.get(1)?,
+                worst_at: r.get(2)?,
+            })
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// Records a failed attempt and when to try again (`PARKED` to stop).

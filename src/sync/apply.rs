@@ -19,6 +19,8 @@ pub(super) struct Run {
     pub(super) credentials_version: i64,
     /// The token the incremental listing started from (kept when an item was unreadable).
     pub(super) stored_cursor: Option<SyncCursor>,
+    /// How late after its due time a scheduled sync started (None: by hand, or the first).
+    pub(super) lag_ms: Option<i64>,
 }
 
 /// What [`apply`] did.
@@ -116,7 +118,7 @@ pub(super) fn apply(
         (Some(old), true) => old,
         _ => &fetched.cursor,
     };
-    store::sync::record_success(tx, calendar_id, cursor, run.next_sync_at, now)?;
+    store::sync::record_success(tx, calendar_id, cursor, run.next_sync_at, now, run.lag_ms)?;
     if changed > 0 {
         store::outbox::enqueue(
             tx,

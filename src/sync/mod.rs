@@ -21,6 +21,7 @@ mod engine;
 pub mod google;
 pub mod microsoft;
 pub mod normalize;
+pub mod pipeline;
 pub mod stagger;
 pub mod timezones;
 
@@ -28,13 +29,12 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use rand::Rng;
 
 use crate::calendars::tokens::{self, TokenError};
 use crate::config::Settings;
 use crate::coord::LockName;
-use crate::domain::{CalendarKind, CalendarStatus, Platform};
+use crate::domain::{CalendarKind, CalendarStatus};
 use crate::state::AppState;
 use crate::store::{self, sync::SyncCursor, StoreError};
 use normalize::Item;
@@ -127,7 +127,7 @@ impl From<FetchError> for SyncError {
 pub async fn sync_calendar(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
     let result = {
         let _guard = state.locks.lock(LockName::CalendarSync(calendar_id)).await;
-        run_locked(state, calendar_id).await
+        run_locked(state, calendar_id, None).await
     };
     // After the lock is released, so a sweep woken now can take the calendar.
     if let Ok(o) = &result {
@@ -145,62 +145,12 @@ pub struct SweepReport {
     pub busy: usize,
 }
 
-/// Syncs every connected calendar that is due: at most `CONVENE_SYNC_CONCURRENCY` at a
-/// time, and at most `CONVENE_SYNC_CONCURRENCY_PER_PROVIDER` of them on one provider, so
-/// a slow provider holds only its share and the other provider's calendars keep going.
+/// Syncs every connected calendar that is due now: at most `CONVENE_SYNC_CONCURRENCY` at
+/// a time, and at most `CONVENE_SYNC_CONCURRENCY_PER_PROVIDER` of them on one provider, so
+/// a slow provider holds only its share and the other provider's calendars keep going. The
+/// server itself runs [`pipeline::run_continuously`]; this is its one-shot form.
 pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
-    let now = state.now_ms();
-    let due = state
-        .store
-        .read(move |c| store::sync::due_calendars(c, now, 100_000))
-        .await?;
-    // (calendar id, due time) per provider.
-    type Lane = Vec<(String, Option<i64>)>;
-    let mut by_platform: Vec<(Platform, Lane)> = Vec::new();
-    for (id, platform, due_at) in due {
-        match by_platform.iter_mut().find(|(p, _)| *p == platform) {
-            Some((_, ids)) => ids.push((id, due_at)),
-            None => by_platform.push((platform, vec![(id, due_at)])),
-        }
-    }
-    let total = std::sync::Arc::new(tokio::sync::Semaphore::new(state.settings.sync_concurrency));
-    let per_provider = state.settings.sync_concurrency_per_provider;
-    let lanes = by_platform.into_iter().map(|(_, ids)| {
-        let total = total.clone();
-        futures_util::stream::iter(ids)
-            .map(move |(id, due_at)| {
-                let total = total.clone();
-                async move {
-                    let _permit = total.acquire_owned().await.ok()?;
-                    let guard = state.locks.try_lock(LockName::CalendarSync(&id))?;
-                    // How late it starts (first syncs have no due time to be late for).
-                    if let Some(due) = due_at {
-                        state.sync_lag.record(due, state.now_ms());
-                    }
-                    let result = run_locked(state, &id).await;
-                    drop(guard);
-                    if let Ok(o) = &result {
-                        wake_soon(state, o.next_sync_at);
-                    }
-                    Some(result.is_ok())
-                }
-            })
-            .buffer_unordered(per_provider)
-            .collect::<Vec<Option<bool>>>()
-    });
-    let results: Vec<Option<bool>> = futures_util::future::join_all(lanes)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    let mut report = SweepReport::default();
-    for r in results {
-        match r {
-            Some(true) => report.synced += 1,
-            Some(false) => report.failed += 1,
-            None => report.busy += 1,
-        }
-    }
+    let report = pipeline::drain(state).await?;
     // Run again when the next calendar comes due, if that is before the next tick.
     let now = state.now_ms();
     let next = state
@@ -286,10 +236,15 @@ fn next_sync_after(
     next_regular_sync(now_ms, poll_interval(settings, push.live))
 }
 
-/// Runs a sync with the calendar's lock held and records a failure's backoff.
-async fn run_locked(state: &AppState, calendar_id: &str) -> Result<SyncOutcome, SyncError> {
+/// Runs a sync with the calendar's lock held and records a failure's backoff. `lag_ms`:
+/// how late after its due time a scheduled sync starts.
+async fn run_locked(
+    state: &AppState,
+    calendar_id: &str,
+    lag_ms: Option<i64>,
+) -> Result<SyncOutcome, SyncError> {
     let mut platform = None;
-    let result = attempt(state, calendar_id, &mut platform).await;
+    let result = attempt(state, calendar_id, lag_ms, &mut platform).await;
     if let Some(p) = platform {
         crate::metrics::sync_run(p, result.is_ok());
     }
@@ -351,6 +306,7 @@ fn next_regular_sync(now_ms: i64, interval: Duration) -> i64 {
 async fn attempt(
     state: &AppState,
     calendar_id: &str,
+    lag_ms: Option<i64>,
     platform: &mut Option<crate::domain::Platform>,
 ) -> Result<SyncOutcome, SyncError> {
     // Notifications from now on may name changes this sync does not see.
@@ -439,6 +395,7 @@ async fn attempt(
             window_start: w.start_ms,
             window_end: w.end_ms,
         }),
+        lag_ms,
     };
     let (applied, next_sync_at, wake_push) = state
         .store

@@ -346,13 +346,17 @@ async fn the_validation_handshake_echoes_the_decoded_token_as_text() {
 
 // -------------------------------------------------------------------------------- latency
 
-/// Runs the wake-up loops of the sweeps that have one, and nothing else (no tick).
+/// Runs the wake-up loops of the sweeps that have one (the sync loop as the server runs it),
+/// and nothing else (no tick).
 fn wake_loops(app: &TestApp) -> Vec<tokio::task::JoinHandle<()>> {
     convene::jobs::all()
         .into_iter()
         .filter(|s| s.waker.is_some())
         .map(|sweep| {
             let st = app.state.clone();
+            if let Some(run_loop) = sweep.continuous {
+                return tokio::spawn(run_loop(st, Box::new(|_, _, _| {})));
+            }
             let sweep = Arc::new(sweep);
             tokio::spawn(async move {
                 let notify = (sweep.waker.unwrap())(&st.wake);

@@ -400,3 +400,158 @@ async fn sync_lag_is_on_the_overview_and_in_metrics() {
     assert!(page.contains("sync lag p50"), "{page}");
     assert!(page.contains("sync lag p95: falling behind"), "{page}");
 }
+
+/// The server's sync loop starts a due calendar as soon as a slot is free: a sync whose
+/// provider does not answer holds its own slot, not every calendar that comes due after it
+/// (the old sweep waited for its slowest sync before it read the due list again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_sync_does_not_keep_later_due_calendars_waiting() {
+    use crate::sync_fixtures::{connect, sync, sync_state};
+    use convene_sim::{Endpoint, Fault};
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        jobs: true,
+        ..Default::default()
+    })
+    .await;
+    let slow = connect(&app, Provider::Google, "slow@acme.test").await;
+    let fast = connect(&app, Provider::Google, "fast@acme.test").await;
+    sync(&app, &slow).await;
+    sync(&app, &fast).await;
+    let due_now = |id: String| {
+        let state = app.state.clone();
+        async move {
+            let now = state.now_ms();
+            state
+                .store
+                .write(move |tx| convene::store::sync::mark_due(tx, &id, now, 0))
+                .await
+                .unwrap();
+            state.wake.sync.notify_one();
+        }
+    };
+    let app = &app;
+    let synced_at = |cal| async move { sync_state(app, cal).await.last_sync_at };
+
+    app.sim
+        .inject_fault(Endpoint::GoogleEvents, Fault::HoldAnswer, 1)
+        .await;
+    let slow_before = synced_at(&slow).await;
+    due_now(slow.id.clone()).await;
+    app.sim.wait_held().await;
+
+    // Twice in a row, while the slow calendar's sync is still waiting for its answer.
+    for _ in 0..2 {
+        let before = synced_at(&fast).await;
+        due_now(fast.id.clone()).await;
+        let synced = async {
+            while synced_at(&fast).await == before {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), synced)
+            .await
+            .expect("the due calendar synced while another sync was held");
+    }
+    assert_eq!(synced_at(&slow).await, slow_before, "still held");
+
+    app.sim.release_held().await;
+    let released = async {
+        while synced_at(&slow).await == slow_before {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), released)
+        .await
+        .expect("the held sync finished once answered");
+}
+
+/// Per calendar, how late its scheduled syncs started: the last one and the longest of the
+/// last day, on the admin calendar page with a warning past a tenth of the interval.
+#[tokio::test]
+async fn each_calendars_sync_lag_is_on_its_admin_page() {
+    use crate::sync_fixtures::{connect, sync};
+    use convene::store::sync::calendar_sync_lag;
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Google, "late@acme.test").await;
+    sync(&app, &cal).await;
+    let lag = |app: &crate::helpers::TestApp| {
+        let (state, id) = (app.state.clone(), cal.id.clone());
+        async move {
+            state
+                .store
+                .read(move |c| calendar_sync_lag(c, &id))
+                .await
+                .unwrap()
+        }
+    };
+    // A sync by hand is not late for anything.
+    assert_eq!(lag(&app).await.last_ms, None);
+    let due_ago = |ago_ms: i64| {
+        let (state, id) = (app.state.clone(), cal.id.clone());
+        async move {
+            let at = state.now_ms() - ago_ms;
+            state
+                .store
+                .write(move |tx| {
+                    tx.execute(
+                        "UPDATE calendars SET next_sync_at = ?2 WHERE id = ?1",
+                        rusqlite::params![id, at],
+                    )
+                    .map_err(convene::store::StoreError::from)
+                })
+                .await
+                .unwrap();
+            let report = convene::sync::sync_due(&state).await.unwrap();
+            assert_eq!(report.synced, 1, "{report:?}");
+        }
+    };
+
+    due_ago(30_000).await;
+    let first = lag(&app).await;
+    assert!(
+        (30_000..40_000).contains(&first.last_ms.unwrap()),
+        "{first:?}"
+    );
+    assert_eq!(first.worst_ms, first.last_ms);
+    let client = crate::admin::logged_in(&app).await;
+    let page = client
+        .get(app.url(&format!("/admin/calendars/{}/", cal.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("the last scheduled sync started 3"), "{page}");
+    assert!(page.contains("falling behind"), "{page}");
+
+    // A punctual sync: the last is small, the longest of the day stays.
+    due_ago(0).await;
+    let second = lag(&app).await;
+    assert!(second.last_ms.unwrap() < 10_000, "{second:?}");
+    assert_eq!(second.worst_ms, first.worst_ms);
+
+    // A day later the old worst is forgotten at the next scheduled sync.
+    app.state
+        .clock
+        .advance(std::time::Duration::from_secs(25 * 3600));
+    due_ago(0).await;
+    // (The admin session ended with the day.)
+    let login = crate::admin::try_login(&app, &client, crate::admin::PASSWORD).await;
+    assert_eq!(login.status(), 303);
+    let later = lag(&app).await;
+    assert_eq!(later.worst_ms, later.last_ms, "{later:?}");
+    let page = client
+        .get(app.url(&format!("/admin/calendars/{}/", cal.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("the last scheduled sync started 0."),
+        "{page}"
+    );
+    assert!(!page.contains("falling behind"), "{page}");
+}
