@@ -54,6 +54,42 @@ fn size_mib(path: &std::path::Path) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1024.0 / 1024.0)
 }
 
+/// glibc's heap statistics (all arenas), for the live heap apart from what the allocator
+/// keeps after a peak.
+#[repr(C)]
+#[derive(Default)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+extern "C" {
+    fn mallinfo2() -> MallInfo2;
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Bytes allocated and not freed (small chunks in the arenas plus mmapped ones), in MiB.
+fn live_heap_mib() -> f64 {
+    // SAFETY: a plain glibc call that returns a struct by value.
+    let m = unsafe { mallinfo2() };
+    (m.uordblks + m.hblkhd) as f64 / 1024.0 / 1024.0
+}
+
+/// RSS after giving the allocator's free pages back to the system.
+fn trimmed_rss_mib() -> f64 {
+    // SAFETY: glibc call with no preconditions.
+    unsafe { malloc_trim(0) };
+    rss_mib()
+}
+
 /// User + system CPU seconds of process `pid`.
 fn cpu_secs_of(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -81,10 +117,7 @@ fn sim_child() {
         println!("{line}");
         tokio::task::spawn_blocking(|| {
             let mut sink = String::new();
-            while std::io::stdin()
-                .read_line(&mut sink)
-                .is_ok_and(|r| r > 0)
-            {}
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|r| r > 0) {}
         })
         .await
         .unwrap();
@@ -185,7 +218,7 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
         .unwrap();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
-    let rss_empty = rss_mib();
+    let (rss_empty, heap_empty) = (trimmed_rss_mib(), live_heap_mib());
 
     common::insert_generated(&state, &sim.accounts, None).await;
 
@@ -210,11 +243,16 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
     let db = dir.path().join("convene.db");
     let wal = dir.path().join("convene.db-wal");
     let rss = rss_mib();
+    // Idle: the syncs in flight have finished.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss_trimmed, heap) = (trimmed_rss_mib(), live_heap_mib());
     println!(
         "N={n} (concurrency {concurrency}, {per_provider} per provider): first sync {first_secs:.1} s \
          ({} ok, {} failed); {syncs_per_sec:.0} syncs/s; lag p50 {:.2} s p95 {:.2} s \
          ({:.1}% of the {} s interval) -> {}; CPU {cpu:.0}% of one core (simulator {sim_cpu:.0}%); \
-         RSS {rss_empty:.0} MiB empty, {rss:.0} MiB after ({:.1} KiB per calendar); \
+         RSS {rss_empty:.0} MiB empty, {rss:.0} MiB after ({:.1} KiB per calendar), \
+         {rss_trimmed:.0} MiB once the allocator gave back its free pages; live heap \
+         {heap_empty:.1} MiB empty, {heap:.1} MiB idle ({:.2} KiB per calendar); \
          DB {:.1} MiB + WAL {:.1} MiB; {per_cal_hour:.1} provider requests per calendar-hour",
         first.synced,
         first.failed,
@@ -228,6 +266,7 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
             "FALLS BEHIND"
         },
         (rss - rss_empty) * 1024.0 / n as f64,
+        (heap - heap_empty) * 1024.0 / n as f64,
         size_mib(&db),
         size_mib(&wal),
     );

@@ -14,6 +14,15 @@ use crate::domain::{CalendarStatus, Platform};
 /// "never synced yet": due at once.
 pub const PARKED: i64 = i64::MAX;
 
+/// Connected calendars never synced (due at once), then those due by `?1`, in due order:
+/// two range reads of `calendars_sync_due` (`status, next_sync_at, id`), never a scan.
+const DUE_NEVER_SYNCED_SQL: &str = "SELECT id, platform, next_sync_at FROM calendars
+     WHERE status = ?2 AND next_sync_at IS NULL ORDER BY id LIMIT ?1";
+const DUE_BY_SQL: &str = "SELECT id, platform, next_sync_at FROM calendars
+     WHERE status = ?3 AND next_sync_at <= ?1 ORDER BY next_sync_at, id LIMIT ?2";
+const NEXT_DUE_SQL: &str = "SELECT MIN(next_sync_at) FROM calendars
+     WHERE status = ?3 AND next_sync_at > ?1 AND next_sync_at <= ?2";
+
 /// Connected calendars whose sync is due (never synced first), oldest due first, with
 /// their platform (the sweep limits each provider's share) and due time (None: never
 /// synced).
@@ -22,18 +31,30 @@ pub fn due_calendars(
     now_ms: i64,
     limit: usize,
 ) -> Result<Vec<(String, Platform, Option<i64>)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, platform, next_sync_at FROM calendars
-         WHERE status = ?3 AND (next_sync_at IS NULL OR next_sync_at <= ?1)
-         ORDER BY next_sync_at IS NOT NULL, next_sync_at, id LIMIT ?2",
-    )?;
-    let rows = stmt
-        .query_map(
-            params![now_ms, limit as i64, CalendarStatus::Connected],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?
+    let row = |r: &rusqlite::Row| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+    let mut due: Vec<(String, Platform, Option<i64>)> = conn
+        .prepare_cached(DUE_NEVER_SYNCED_SQL)?
+        .query_map(params![limit as i64, CalendarStatus::Connected], row)?
         .collect::<Result<_, _>>()?;
-    Ok(rows)
+    let rest = limit - due.len();
+    if rest > 0 {
+        let mut stmt = conn.prepare_cached(DUE_BY_SQL)?;
+        let rows = stmt.query_map(params![now_ms, rest as i64, CalendarStatus::Connected], row)?;
+        for r in rows {
+            due.push(r?);
+        }
+    }
+    Ok(due)
+}
+
+/// `EXPLAIN QUERY PLAN` of the due-list and next-due queries (tests: index ranges only).
+pub fn due_plans(conn: &Connection) -> Result<Vec<Vec<String>>, StoreError> {
+    let c = CalendarStatus::Connected;
+    Ok(vec![
+        super::query_plan(conn, DUE_NEVER_SYNCED_SQL, params![1i64, c])?,
+        super::query_plan(conn, DUE_BY_SQL, params![0i64, 1i64, c])?,
+        super::query_plan(conn, NEXT_DUE_SQL, params![0i64, 1i64, c])?,
+    ])
 }
 
 /// At start-up: moves every overdue sync (not the never-synced ones, nor parked ones) to a
@@ -219,10 +240,7 @@ pub fn next_due_between(
     until_ms: i64,
 ) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT MIN(next_sync_at) FROM calendars
-             WHERE next_sync_at > ?1 AND next_sync_at <= ?2 AND status = ?3",
-        )?
+        .prepare_cached(NEXT_DUE_SQL)?
         .query_row(params![now_ms, until_ms, CalendarStatus::Connected], |r| {
             r.get(0)
         })?)

@@ -341,7 +341,7 @@ async fn attempt(
     };
 
     let requests = AtomicU32::new(0);
-    let mut access = tokens::access_token(state, calendar_id).await?.token;
+    let mut access = tokens::access_token_of(state, &cal).await?.token;
     let mut retried_auth = false;
     let fetched = loop {
         let cx = FetchContext {

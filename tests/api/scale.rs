@@ -555,3 +555,25 @@ async fn each_calendars_sync_lag_is_on_its_admin_page() {
     );
     assert!(!page.contains("falling behind"), "{page}");
 }
+
+/// The sync loop reads the due list many times a second: each read walks the due index
+/// (never every connected calendar's row, nor a sort of them).
+#[tokio::test]
+async fn the_due_list_is_read_along_its_index() {
+    let app = spawn_app().await;
+    let plans = app
+        .state
+        .store
+        .read(convene::store::sync::due_plans)
+        .await
+        .unwrap();
+    assert_eq!(plans.len(), 3);
+    for plan in &plans {
+        assert!(
+            plan.iter()
+                .all(|r| r.contains("USING") && r.contains("INDEX calendars_sync_due")),
+            "{plan:#?}"
+        );
+        assert!(!plan.iter().any(|r| r.contains("TEMP B-TREE")), "{plan:#?}");
+    }
+}
