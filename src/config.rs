@@ -20,8 +20,8 @@ pub const VARIABLES: &[(&str, Option<&str>)] = &[
     ("CONVENE_CORS_ORIGINS", Some("*")),
     ("CONVENE_SYNC_INTERVAL_SECS", Some("60")),
     // Calendars synced at once by the sweep, in all and per provider.
-    ("CONVENE_SYNC_CONCURRENCY", Some("64")),
-    ("CONVENE_SYNC_CONCURRENCY_PER_PROVIDER", Some("48")),
+    ("CONVENE_SYNC_CONCURRENCY", Some("256")),
+    ("CONVENE_SYNC_CONCURRENCY_PER_PROVIDER", Some("192")),
     ("CONVENE_SYNC_WINDOW_PAST_DAYS", Some("1")),
     ("CONVENE_SYNC_WINDOW_FUTURE_DAYS", Some("28")),
     ("CONVENE_PUSH", Some("auto")),

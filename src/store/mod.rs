@@ -60,32 +60,39 @@ pub struct Store {
     path: std::sync::Arc<std::path::PathBuf>,
     file_id: Option<(u64, u64)>,
     checkpointer: std::sync::Arc<Checkpointer>,
-    /// Held for every write transaction of this process (see [`Writer`]).
-    write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Every write transaction of this process (see [`Writer`]).
+    writer: Writer,
 }
 
-/// What a write transaction needs on the blocking pool. Writers of this process queue on
-/// one mutex before `BEGIN IMMEDIATE`: SQLite lets one writer in at a time anyway, and a
-/// writer that finds the lock taken waits in SQLite's busy handler, which *sleeps* (1, 2,
-/// 5, 10 … ms) instead of being woken. With hundreds of syncs committing per second those
-/// sleeps, not the commits, set the pace. Other processes (the CLI) still meet the busy
-/// timeout. Readers never take the mutex.
+/// What a write transaction needs on the blocking pool. This process's writes run one at
+/// a time on one connection of their own, behind a mutex taken before `BEGIN IMMEDIATE`:
+/// SQLite lets one writer in at a time anyway, and a writer that finds the lock taken waits
+/// in SQLite's busy handler, which *sleeps* (1, 2, 5, 10 … ms) instead of being woken; and a
+/// writer that took a pooled connection would wait behind every read for one. With hundreds
+/// of syncs committing per second those waits, not the commits, set the pace. Other
+/// processes (the CLI) still meet the busy timeout. Readers never take the mutex.
+#[derive(Clone)]
 struct Writer {
-    pool: Pool,
-    lock: std::sync::Arc<std::sync::Mutex<()>>,
+    db_path: std::sync::Arc<std::path::PathBuf>,
+    conn: std::sync::Arc<std::sync::Mutex<Option<Connection>>>,
     checkpointer: std::sync::Arc<Checkpointer>,
 }
 
 impl Writer {
-    /// `f` inside `BEGIN IMMEDIATE … COMMIT`: the outer error is the store's (no
-    /// connection, busy, commit failed), the inner one `f`'s own (rolled back).
+    /// `f` inside `BEGIN IMMEDIATE … COMMIT`: the outer error is the store's (cannot open,
+    /// busy, commit failed), the inner one `f`'s own (rolled back).
     fn commit<T, E>(
         self,
         f: impl FnOnce(&Transaction) -> Result<T, E>,
     ) -> Result<Result<T, E>, StoreError> {
         let value = {
-            let _turn = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            let mut conn = self.pool.get()?;
+            let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                let mut c = Connection::open(self.db_path.as_path())?;
+                init_connection(&mut c)?;
+                *slot = Some(c);
+            }
+            let conn = slot.as_mut().expect("opened above");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             match f(&tx) {
                 Ok(v) => {
@@ -161,6 +168,23 @@ impl Checkpointer {
     }
 }
 
+/// The pragmas of every connection (the pool's and the writer's).
+fn init_connection(c: &mut Connection) -> rusqlite::Result<()> {
+    c.execute_batch(
+        // busy_timeout first: the pool opens connections in parallel, and switching a new
+        // file to WAL needs a lock another connection may briefly hold. auto_vacuum before
+        // anything else: it only takes on a new, empty file (an older database is switched
+        // once at start, `retention`).
+        "PRAGMA busy_timeout = 10000;
+         PRAGMA auto_vacuum = INCREMENTAL;
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    // Each connection truncates the WAL back to this size when it resets it.
+    c.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+}
+
 /// (device, inode) of a file; None where the platform has no such notion.
 fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
     let meta = std::fs::metadata(path)?;
@@ -179,33 +203,24 @@ fn file_identity(path: &Path) -> std::io::Result<Option<(u64, u64)>> {
 impl Store {
     /// Opens (creating if needed) the database file and applies pragmas on every connection.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let manager = SqliteConnectionManager::file(path).with_init(|c| {
-            c.execute_batch(
-                // busy_timeout first: the pool opens connections in parallel, and switching
-                // a new file to WAL needs a lock another connection may briefly hold.
-                // auto_vacuum before anything else: it only takes on a new, empty file
-                // (an older database is switched once at start, `retention`).
-                "PRAGMA busy_timeout = 10000;
-                 PRAGMA auto_vacuum = INCREMENTAL;
-                 PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
-                 PRAGMA foreign_keys = ON;",
-            )?;
-            // Each connection truncates the WAL back to this size when it resets it.
-            c.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
-        });
+        let manager = SqliteConnectionManager::file(path).with_init(init_connection);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .connection_timeout(Duration::from_secs(30))
             .build(manager)?;
         // The pool has opened (and so created) the file.
         let file_id = file_identity(path).ok().flatten();
+        let checkpointer = std::sync::Arc::new(Checkpointer::new(path));
         Ok(Store {
             pool,
             path: std::sync::Arc::new(path.to_path_buf()),
             file_id,
-            checkpointer: std::sync::Arc::new(Checkpointer::new(path)),
-            write_lock: Default::default(),
+            checkpointer: checkpointer.clone(),
+            writer: Writer {
+                db_path: std::sync::Arc::new(path.to_path_buf()),
+                conn: Default::default(),
+                checkpointer,
+            },
         })
     }
 
@@ -310,11 +325,7 @@ impl Store {
     }
 
     fn writer(&self) -> Writer {
-        Writer {
-            pool: self.pool.clone(),
-            lock: self.write_lock.clone(),
-            checkpointer: self.checkpointer.clone(),
-        }
+        self.writer.clone()
     }
 
     /// Runs `f` with a pooled connection outside any transaction, on the blocking pool:
