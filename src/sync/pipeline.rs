@@ -26,6 +26,8 @@ use super::{run_locked, wake_soon, SweepReport};
 /// the calendars in flight too, so reading after every finished sync would cost more than
 /// the syncs). A due calendar waits at most this long for its read.
 pub const REFILL_GAP_MS: i64 = 50;
+/// Pause after a failed read of the due list.
+const ERROR_PAUSE_MS: i64 = 1000;
 /// Longest sleep of the continuous loop with nothing due: it notes its health at least
 /// this often, and a clock moved by tests is seen within this time.
 pub const IDLE_SLEEP_MS: i64 = 10_000;
@@ -209,6 +211,8 @@ pub async fn run_continuously(state: AppState, health: HealthNote) {
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the calendars due for sync");
                     health(now, finished, Some(e.to_string()));
+                    // Try again in a second, not at the next gap.
+                    last_read = now + ERROR_PAUSE_MS - REFILL_GAP_MS;
                 }
             }
         }
