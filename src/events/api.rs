@@ -1,9 +1,12 @@
 //! `GET /api/v2/calendar-events/` and `GET /api/v2/calendar-events/{id}/`.
 
+use std::sync::LazyLock;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
@@ -134,20 +137,27 @@ async fn list(
     // Each event is written straight from SQLite's row (borrowed, nothing copied into
     // owned fields) on the blocking pool; the page's bots in a fixed number of queries,
     // only for events on a bot, spliced in where each event's `bots` goes.
+    let permit = PAGE_READS.acquire().await.map_err(ApiError::internal)?;
     let (written, rows, mut bots) = state
         .store
         .read(move |c| {
-            let mut written = Vec::with_capacity(64 * 1024);
+            // Room for the head and typical events (about 2 KB each): rarely regrown.
+            let mut written = Vec::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
+            written.resize(HEAD_ROOM, b' ');
             let mut rows: Vec<Written> = Vec::with_capacity(q.limit);
             store::events::for_each_api_row(c, &q, |r| {
-                let start = written.len();
                 // The row past the page only says that another page follows.
-                let bots_at = if rows.len() < page_size {
-                    write_event_head(&mut written, &r)
-                } else {
-                    start
-                };
-                if rows.len() < page_size {
+                let listed = rows.len() < page_size;
+                if listed && !rows.is_empty() {
+                    written.push(b',');
+                }
+                let start = written.len();
+                let mut bots_at = start;
+                if listed {
+                    bots_at = write_event_head(&mut written, &r);
+                    if !r.on_bot {
+                        written.extend_from_slice(b"[]");
+                    }
                     write_event_tail(&mut written, &r);
                 }
                 rows.push(Written {
@@ -171,39 +181,65 @@ async fn list(
             Ok::<_, store::StoreError>((written, rows, bots))
         })
         .await?;
+    drop(permit);
     let body = build_page(&state, &req, &page, rows, |w| {
         (json!([ordering, w.key]), w.id.clone())
     });
     // The same bytes as serializing `Page<CalendarEvent>`, with each `raw` copied from the
     // stored text instead of parsed again.
-    let mut out = Vec::with_capacity(written.len() + 1024);
-    out.extend_from_slice(b"{\"next\":");
-    serde_json::to_writer(&mut out, &body.next).map_err(ApiError::internal)?;
-    out.extend_from_slice(b",\"previous\":");
-    serde_json::to_writer(&mut out, &body.previous).map_err(ApiError::internal)?;
-    out.extend_from_slice(b",\"results\":[");
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(b"{\"next\":");
+    serde_json::to_writer(&mut head, &body.next).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"previous\":");
+    serde_json::to_writer(&mut head, &body.previous).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"results\":[");
+    let json_type = actix_web::http::header::ContentType::json();
+    // A forward page without bots is already written in order, commas between events:
+    // the head goes into the room before them and the buffer is sent without a copy.
+    if !page.backwards() && !body.results.iter().any(|w| w.on_bot) && head.len() <= HEAD_ROOM {
+        let mut written = written;
+        let at = HEAD_ROOM - head.len();
+        written[at..HEAD_ROOM].copy_from_slice(&head);
+        written.extend_from_slice(b"]}");
+        let bytes = web::Bytes::from(written).slice(at..);
+        return Ok(HttpResponse::Ok().content_type(json_type).body(bytes));
+    }
+    let mut out = head;
+    out.reserve(written.len());
     for (i, w) in body.results.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         let (start, bots_at, end) = w.span;
+        if !w.on_bot {
+            out.extend_from_slice(&written[start..end]);
+            continue;
+        }
         out.extend_from_slice(&written[start..bots_at]);
         match bots.remove(&w.id) {
-            Some(b) if w.on_bot => {
-                serde_json::to_writer(&mut out, &b).map_err(ApiError::internal)?
-            }
-            _ => out.extend_from_slice(b"[]"),
+            Some(b) => serde_json::to_writer(&mut out, &b).map_err(ApiError::internal)?,
+            None => out.extend_from_slice(b"[]"),
         }
         out.extend_from_slice(&written[bots_at..end]);
     }
     out.extend_from_slice(b"]}");
-    Ok(HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(out))
+    Ok(HttpResponse::Ok().content_type(json_type).body(out))
 }
 
+/// Room kept before a page's events for its head (`{"next":…,"previous":…,"results":[`).
+const HEAD_ROOM: usize = 2048;
+
+/// How many events pages are read at once: a page is CPU work on the blocking pool, and more
+/// pages at once than cores (twice, for reads waiting on the disk) would only park threads
+/// on the connection pool (8) and switch between them. The rest wait here, without a thread.
+static PAGE_READS: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new((2 * cores).clamp(2, 8))
+});
+
 /// A listed event written into the page's buffer: its sort key and id (for the cursors),
-/// and where its bytes are: `span.0..span.1` up to its `bots`, `span.1..span.2` after.
+/// and where its bytes are, `span.0..span.2`; an event on a bot has its `bots` left out,
+/// to be inserted at `span.1`.
 #[derive(Serialize)]
 struct Written {
     key: i64,
@@ -236,7 +272,7 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 
 /// Writes `e` exactly as `CalendarEvent`'s `Serialize` does (field order, compact) up to
 /// and including `"bots":`, with `raw` copied from the stored text (written by the sync as
-/// JSON) unparsed; returns where the `bots` value goes. [`write_event_tail`] ends it.
+/// JSON) unparsed; returns where the `bots` value goes. [`write_event_tail`] writes the rest.
 fn write_event_head(out: &mut Vec<u8>, e: &store::events::ApiRow) -> usize {
     out.push(b'{');
     key(out, "id");

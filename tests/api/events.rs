@@ -467,10 +467,9 @@ async fn list_queries_use_indexes() {
         },
     ];
     // The full rows (V1 meetings, admin) and the events API's own columns.
-    let plans: [fn(
-        &rusqlite::Connection,
-        &EventQuery,
-    ) -> Result<Vec<String>, convene::store::StoreError>; 2] = [
+    type PlanOf =
+        fn(&rusqlite::Connection, &EventQuery) -> Result<Vec<String>, convene::store::StoreError>;
+    let plans: [PlanOf; 2] = [
         convene::store::events::list_plan,
         convene::store::events::api_list_plan,
     ];
