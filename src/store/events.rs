@@ -83,17 +83,8 @@ fn content<'a>(ev: &'a NormalizedEvent, attendees: &'a dyn ToSql) -> [&'a dyn To
 }
 
 /// The event whose `platform_id` is column `at`, followed by the [`CONTENT`] columns.
-/// The event's columns from `at`; `attendees` left empty unless `with_attendees`.
-fn read_event(
-    r: &rusqlite::Row,
-    at: usize,
-    with_attendees: bool,
-) -> rusqlite::Result<NormalizedEvent> {
-    let attendees = if with_attendees {
-        serde_json::from_str(r.get_ref(at + 7)?.as_str()?).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+fn read_event(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NormalizedEvent> {
+    let attendees = serde_json::from_str(r.get_ref(at + 7)?.as_str()?).unwrap_or_default();
     Ok(NormalizedEvent {
         platform_id: r.get(at)?,
         ical_uid: r.get(at + 1)?,
@@ -126,16 +117,12 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
 });
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
-    row_with(r, true)
-}
-
-fn row_with(r: &rusqlite::Row, with_attendees: bool) -> rusqlite::Result<StoredEvent> {
     const AFTER: usize = 4 + CONTENT.len();
     Ok(StoredEvent {
         id: r.get(0)?,
         calendar_id: r.get(1)?,
         platform: r.get(2)?,
-        event: read_event(r, 3, with_attendees)?,
+        event: read_event(r, 3)?,
         override_should_record: r.get(AFTER)?,
         calendar_email: r.get(AFTER + 1)?,
         bot_id: r.get(AFTER + 2)?,
