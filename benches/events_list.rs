@@ -6,8 +6,9 @@
 //! by the same client (same headers, connections and duration).
 //!
 //! `cargo bench --bench events_list` (release profile). `BENCH_EVENTS` sets the number of
-//! stored events (default 100000; the figure is at 1000000), `BENCH_SECS` the
-//! duration of each run (default 10), `BENCH_CONNECTIONS` the clients in flight (32).
+//! stored events (default 100000; the figure is at 1000000), `BENCH_SECS` how long
+//! each handler is loaded (default 10), in `BENCH_ROUNDS` alternating rounds (default 2),
+//! `BENCH_CONNECTIONS` the clients in flight (32).
 //! Events are synced from the simulator once (20 calendars x 50 events), then copied with
 //! new ids up to `BENCH_EVENTS` (same sizes of `raw`, spread over a year); the copy drops
 //! the table's secondary indexes and builds them again afterwards (the same schema, built
@@ -51,13 +52,14 @@ fn bare_route(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Requests/s and p99 of `url` with `conns` clients for `secs`.
-async fn load(url: &str, auth: &str, conns: usize, secs: u64) -> (f64, Duration, usize) {
+/// The latencies of the requests to `url` made by `conns` clients during `time`, and the
+/// size of an answer.
+async fn load(url: &str, auth: &str, conns: usize, time: Duration) -> (Vec<Duration>, usize) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(conns)
         .build()
         .unwrap();
-    let end = Instant::now() + Duration::from_secs(secs);
+    let end = Instant::now() + time;
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let (client, url, auth) = (client.clone(), url.to_string(), auth.to_string());
@@ -86,9 +88,14 @@ async fn load(url: &str, auth: &str, conns: usize, secs: u64) -> (f64, Duration,
         all.extend(lat);
         size = bytes;
     }
+    (all, size)
+}
+
+/// Requests/s and p99 of latencies gathered over `secs`.
+fn summary(mut all: Vec<Duration>, secs: u64) -> (f64, Duration) {
     all.sort();
     let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
-    (all.len() as f64 / secs as f64, p99, size)
+    (all.len() as f64 / secs as f64, p99)
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -216,8 +223,20 @@ async fn main() {
             .unwrap_or_default()
     };
     let before = loadavg();
-    let (bare_rps, bare_p99, bare_size) = load(&bare_url, &auth, conns, secs).await;
-    let (list_rps, list_p99, list_size) = load(&url, &auth, conns, secs).await;
+    // Alternating rounds, so that a change in the machine's load falls on both.
+    let rounds = env_usize("BENCH_ROUNDS", 2).max(1);
+    let phase = Duration::from_secs(secs) / rounds as u32;
+    let (mut bare, mut list, mut bare_size, mut list_size) = (Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..rounds {
+        let (lat, size) = load(&bare_url, &auth, conns, phase).await;
+        bare.extend(lat);
+        bare_size = size;
+        let (lat, size) = load(&url, &auth, conns, phase).await;
+        list.extend(lat);
+        list_size = size;
+    }
+    let (bare_rps, bare_p99) = summary(bare, secs);
+    let (list_rps, list_p99) = summary(list, secs);
     println!(
         "  load average before the runs: {before}; after: {}",
         loadavg()
