@@ -59,6 +59,17 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        Self::build_with_extra_routes(settings, listener, |_| {}).await
+    }
+
+    /// Like [`Application::build_with_listener`], with `extra` routes served beside
+    /// [`routes`] by the same server under the same middleware (a benchmark's baseline
+    /// handler).
+    pub async fn build_with_extra_routes(
+        settings: Settings,
+        listener: TcpListener,
+        extra: fn(&mut web::ServiceConfig),
+    ) -> anyhow::Result<Self> {
         crate::metrics::mark_started();
         let settings = Arc::new(settings);
         let s = settings.clone();
@@ -98,7 +109,7 @@ impl Application {
         crate::admin::announce_setup_link(&state).await?;
         crate::push::announce_mode(&state).await?;
         crate::webhooks::deliver::release_stale_leases(&state).await?;
-        let server = run(listener, state.clone())?;
+        let server = run(listener, state.clone(), extra)?;
         let metrics_port = match api::metrics::start_listener(&state)? {
             Some((port, metrics_server)) => {
                 tokio::spawn(metrics_server);
@@ -146,7 +157,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::push::configure(cfg);
 }
 
-fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    state: AppState,
+    extra: fn(&mut web::ServiceConfig),
+) -> anyhow::Result<Server> {
     let data = web::Data::new(state);
     // One limiter for the whole server (the closure below runs once per worker).
     let login_limiter = web::Data::new(crate::admin::rate_limit::LoginLimiter::default());
@@ -158,6 +173,7 @@ fn run(listener: TcpListener, state: AppState) -> anyhow::Result<Server> {
             .app_data(api::query_config())
             .app_data(api::path_config())
             .configure(routes)
+            .configure(extra)
             .default_service(web::to(api::not_found))
             .wrap(NormalizePath::new(TrailingSlash::Always))
             .wrap_fn(|req, srv| {

@@ -1,9 +1,12 @@
 //! `GET /api/v2/calendar-events/` and `GET /api/v2/calendar-events/{id}/`.
 
+use std::sync::LazyLock;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
@@ -129,113 +132,226 @@ async fn list(
         q.backwards = c.back;
     }
     q.limit = page.page_size + 1;
-    let events: Vec<Listed> = state
+    let by_updated = q.ordering == Ordering::UpdatedAt;
+    let page_size = page.page_size;
+    // Each event is written straight from SQLite's row (borrowed, nothing copied into
+    // owned fields) on the blocking pool; the page's bots in a fixed number of queries,
+    // only for events on a bot, spliced in where each event's `bots` goes.
+    let permit = PAGE_READS.acquire().await.map_err(ApiError::internal)?;
+    let (written, rows, mut bots) = state
         .store
         .read(move |c| {
-            let rows = store::events::list_for_api(c, &q)?;
-            // The page's bots in a fixed number of queries, only for events on a bot.
+            // Room for the head and typical events (about 2 KB each): rarely regrown.
+            let mut written = Vec::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
+            written.resize(HEAD_ROOM, b' ');
+            let mut rows: Vec<Written> = Vec::with_capacity(q.limit);
+            store::events::for_each_api_row(c, &q, |r| {
+                // The row past the page only says that another page follows.
+                let listed = rows.len() < page_size;
+                if listed && !rows.is_empty() {
+                    written.push(b',');
+                }
+                let start = written.len();
+                let mut bots_at = start;
+                if listed {
+                    bots_at = write_event_head(&mut written, &r);
+                    if !r.on_bot {
+                        written.extend_from_slice(b"[]");
+                    }
+                    write_event_tail(&mut written, &r);
+                }
+                rows.push(Written {
+                    key: if by_updated {
+                        r.updated_at
+                    } else {
+                        r.start_time
+                    },
+                    id: r.id.to_string(),
+                    on_bot: r.on_bot,
+                    span: (start, bots_at, written.len()),
+                });
+            })?;
             let on_bot: Vec<&str> = rows
                 .iter()
-                .filter(|e| e.bot_id.is_some())
-                .map(|e| e.id.as_str())
+                .take(page_size)
+                .filter(|w| w.on_bot)
+                .map(|w| w.id.as_str())
                 .collect();
-            let mut bots = store::bots::bots_json_for_events(c, &on_bot)?;
-            Ok::<_, store::StoreError>(
-                rows.into_iter()
-                    .map(|e| {
-                        let bots = bots.remove(&e.id).unwrap_or_default();
-                        Listed { event: e, bots }
-                    })
-                    .collect(),
-            )
+            let bots = store::bots::bots_json_for_events(c, &on_bot)?;
+            Ok::<_, store::StoreError>((written, rows, bots))
         })
         .await?;
-    let by_updated = ordering == "updated_at";
-    let body = build_page(&state, &req, &page, events, |l| {
-        let key = if by_updated {
-            l.event.updated_at
-        } else {
-            l.event.start_time
-        };
-        (json!([ordering, key]), l.event.id.clone())
+    drop(permit);
+    let body = build_page(&state, &req, &page, rows, |w| {
+        (json!([ordering, w.key]), w.id.clone())
     });
-    // Written directly: the same bytes as serializing `Page<CalendarEvent>`, with each
-    // `raw` copied from the stored text instead of parsed again.
-    let mut out = Vec::with_capacity(
-        64 + body
-            .results
-            .iter()
-            .map(|l| l.event.raw.len() + 600)
-            .sum::<usize>(),
-    );
-    out.extend_from_slice(b"{\"next\":");
-    serde_json::to_writer(&mut out, &body.next).map_err(ApiError::internal)?;
-    out.extend_from_slice(b",\"previous\":");
-    serde_json::to_writer(&mut out, &body.previous).map_err(ApiError::internal)?;
-    out.extend_from_slice(b",\"results\":[");
-    for (i, l) in body.results.iter().enumerate() {
+    // The same bytes as serializing `Page<CalendarEvent>`, with each `raw` copied from the
+    // stored text instead of parsed again.
+    let mut head = Vec::with_capacity(512);
+    head.extend_from_slice(b"{\"next\":");
+    serde_json::to_writer(&mut head, &body.next).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"previous\":");
+    serde_json::to_writer(&mut head, &body.previous).map_err(ApiError::internal)?;
+    head.extend_from_slice(b",\"results\":[");
+    let json_type = actix_web::http::header::ContentType::json();
+    // A forward page without bots is already written in order, commas between events:
+    // the head goes into the room before them and the buffer is sent without a copy.
+    if !page.backwards() && !body.results.iter().any(|w| w.on_bot) && head.len() <= HEAD_ROOM {
+        let mut written = written;
+        let at = HEAD_ROOM - head.len();
+        written[at..HEAD_ROOM].copy_from_slice(&head);
+        written.extend_from_slice(b"]}");
+        let bytes = web::Bytes::from(written).slice(at..);
+        return Ok(HttpResponse::Ok().content_type(json_type).body(bytes));
+    }
+    let mut out = head;
+    out.reserve(written.len());
+    for (i, w) in body.results.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_event(&mut out, &l.event, &l.bots).map_err(ApiError::internal)?;
+        let (start, bots_at, end) = w.span;
+        if !w.on_bot {
+            out.extend_from_slice(&written[start..end]);
+            continue;
+        }
+        out.extend_from_slice(&written[start..bots_at]);
+        match bots.remove(&w.id) {
+            Some(b) => serde_json::to_writer(&mut out, &b).map_err(ApiError::internal)?,
+            None => out.extend_from_slice(b"[]"),
+        }
+        out.extend_from_slice(&written[bots_at..end]);
     }
     out.extend_from_slice(b"]}");
-    Ok(HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(out))
+    Ok(HttpResponse::Ok().content_type(json_type).body(out))
 }
 
-/// A listed event with its bots, before it is written.
-struct Listed {
-    event: StoredEvent,
-    bots: Vec<Value>,
+/// Room kept before a page's events for its head (`{"next":…,"previous":…,"results":[`).
+const HEAD_ROOM: usize = 2048;
+
+/// How many events pages are read at once: a page is CPU work on the blocking pool, and more
+/// pages at once than cores (twice, for reads waiting on the disk) would only park threads
+/// on the connection pool (8) and switch between them. The rest wait here, without a thread.
+static PAGE_READS: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Semaphore::new((2 * cores).clamp(2, 8))
+});
+
+/// A listed event written into the page's buffer: its sort key and id (for the cursors),
+/// and where its bytes are, `span.0..span.2`; an event on a bot has its `bots` left out,
+/// to be inserted at `span.1`.
+#[derive(Serialize)]
+struct Written {
+    key: i64,
+    id: String,
+    on_bot: bool,
+    span: (usize, usize, usize),
 }
 
-impl Serialize for Listed {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        to_api(&self.event, self.bots.clone()).serialize(s)
+/// Writes `"name":` after a `{` or a `,`.
+fn key(out: &mut Vec<u8>, name: &str) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// A JSON string, escaped as serde_json escapes it.
+fn string(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
-/// Writes `e` exactly as `CalendarEvent`'s `Serialize` does (field order, compact), except
-/// that `raw` is copied from the stored text (written by the sync as JSON) unparsed.
-fn write_event(out: &mut Vec<u8>, e: &StoredEvent, bots: &[Value]) -> serde_json::Result<()> {
-    fn field<T: Serialize + ?Sized>(
-        out: &mut Vec<u8>,
-        name: &str,
-        value: &T,
-    ) -> serde_json::Result<()> {
-        if out.last() != Some(&b'{') {
-            out.push(b',');
-        }
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
-        serde_json::to_writer(&mut *out, value)
-    }
+/// Writes `e` exactly as `CalendarEvent`'s `Serialize` does (field order, compact) up to
+/// and including `"bots":`, with `raw` copied from the stored text (written by the sync as
+/// JSON) unparsed; returns where the `bots` value goes. [`write_event_tail`] writes the rest.
+fn write_event_head(out: &mut Vec<u8>, e: &store::events::ApiRow) -> usize {
     out.push(b'{');
-    field(out, "id", &e.id)?;
-    field(out, "calendar_id", &e.calendar_id)?;
-    field(out, "platform", &e.platform)?;
-    field(out, "platform_id", &e.platform_id)?;
-    field(out, "ical_uid", &e.ical_uid)?;
-    field(out, "start_time", &ms_to_rfc3339(e.start_time))?;
-    field(out, "end_time", &ms_to_rfc3339(e.end_time))?;
-    field(out, "meeting_platform", &e.meeting_platform)?;
-    field(out, "meeting_url", &e.meeting_url)?;
-    field(out, "is_deleted", &e.is_deleted)?;
-    out.extend_from_slice(b",\"raw\":");
+    key(out, "id");
+    string(out, e.id);
+    key(out, "calendar_id");
+    string(out, e.calendar_id);
+    key(out, "platform");
+    string(out, e.platform.v2_name());
+    key(out, "platform_id");
+    string(out, e.platform_id);
+    key(out, "ical_uid");
+    opt_string(out, e.ical_uid);
+    key(out, "start_time");
+    write_time(out, e.start_time);
+    key(out, "end_time");
+    write_time(out, e.end_time);
+    key(out, "meeting_platform");
+    opt_string(out, e.meeting_platform);
+    key(out, "meeting_url");
+    opt_string(out, e.meeting_url);
+    key(out, "is_deleted");
+    out.extend_from_slice(if e.is_deleted { b"true" } else { b"false" });
+    key(out, "raw");
     let raw = e.raw.trim();
     if raw.is_empty() {
         out.extend_from_slice(b"null");
     } else {
         out.extend_from_slice(raw.as_bytes());
     }
-    field(out, "bots", bots)?;
-    field(out, "created_at", &ms_to_rfc3339(e.created_at))?;
-    field(out, "updated_at", &ms_to_rfc3339(e.updated_at))?;
+    key(out, "bots");
+    out.len()
+}
+
+/// The fields after `bots`, and the closing brace.
+fn write_event_tail(out: &mut Vec<u8>, e: &store::events::ApiRow) {
+    out.extend_from_slice(b",\"created_at\":");
+    write_time(out, e.created_at);
+    out.extend_from_slice(b",\"updated_at\":");
+    write_time(out, e.updated_at);
     out.push(b'}');
-    Ok(())
+}
+
+/// Milliseconds since the epoch as the JSON string [`store::ms_to_rfc3339`] gives
+/// (`"YYYY-MM-DDTHH:MM:SS.mmmZ"`), written without allocating for years 0 to 9999.
+pub fn write_time(out: &mut Vec<u8>, ms: i64) {
+    // 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+    const FROM: i64 = -62_167_219_200_000;
+    const UNTIL: i64 = 253_402_300_800_000;
+    if !(FROM..UNTIL).contains(&ms) {
+        string(out, &ms_to_rfc3339(ms));
+        return;
+    }
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (secs, milli) = (in_day / 1000, in_day % 1000);
+    let mut b = *b"\"0000-00-00T00:00:00.000Z\"";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(1, 4, year);
+    put(6, 2, month);
+    put(9, 2, day);
+    put(12, 2, secs / 3600);
+    put(15, 2, secs / 60 % 60);
+    put(18, 2, secs % 60);
+    put(21, 3, milli);
+    out.extend_from_slice(&b);
 }
 
 /// The CalendarEvent JSON (contract fields + `bots`), or `None` when there is no such event.

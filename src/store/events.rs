@@ -83,17 +83,8 @@ fn content<'a>(ev: &'a NormalizedEvent, attendees: &'a dyn ToSql) -> [&'a dyn To
 }
 
 /// The event whose `platform_id` is column `at`, followed by the [`CONTENT`] columns.
-/// The event's columns from `at`; `attendees` left empty unless `with_attendees`.
-fn read_event(
-    r: &rusqlite::Row,
-    at: usize,
-    with_attendees: bool,
-) -> rusqlite::Result<NormalizedEvent> {
-    let attendees = if with_attendees {
-        serde_json::from_str(r.get_ref(at + 7)?.as_str()?).unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+fn read_event(r: &rusqlite::Row, at: usize) -> rusqlite::Result<NormalizedEvent> {
+    let attendees = serde_json::from_str(r.get_ref(at + 7)?.as_str()?).unwrap_or_default();
     Ok(NormalizedEvent {
         platform_id: r.get(at)?,
         ical_uid: r.get(at + 1)?,
@@ -126,16 +117,12 @@ static SELECT: LazyLock<String> = LazyLock::new(|| {
 });
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<StoredEvent> {
-    row_with(r, true)
-}
-
-fn row_with(r: &rusqlite::Row, with_attendees: bool) -> rusqlite::Result<StoredEvent> {
     const AFTER: usize = 4 + CONTENT.len();
     Ok(StoredEvent {
         id: r.get(0)?,
         calendar_id: r.get(1)?,
         platform: r.get(2)?,
-        event: read_event(r, 3, with_attendees)?,
+        event: read_event(r, 3)?,
         override_should_record: r.get(AFTER)?,
         calendar_email: r.get(AFTER + 1)?,
         bot_id: r.get(AFTER + 2)?,
@@ -369,7 +356,12 @@ pub struct EventQuery {
 }
 
 fn list_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
-    let mut sql = SELECT.clone();
+    list_sql_from(&SELECT, q)
+}
+
+/// [`list_sql`] with the given `SELECT … FROM … JOIN …` (aliases `e`, `c`, `l`).
+fn list_sql_from(select: &str, q: &EventQuery) -> (String, Vec<SqlValue>) {
+    let mut sql = select.to_string();
     let mut args: Vec<SqlValue> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     let key = match q.ordering {
@@ -462,13 +454,80 @@ pub fn list(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, Store
     Ok(rows)
 }
 
-/// [`list`] for the events API, whose `CalendarEvent` does not show attendees: they are
-/// left empty instead of parsed from their JSON for every listed event.
-pub fn list_for_api(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-    let (sql, args) = list_sql(q);
+/// The columns the events API shows, in [`ApiRow`] order: no attendees, title or other
+/// normalized fields it does not show, so SQLite neither decodes nor copies them.
+const API_SELECT: &str = "SELECT e.id, e.calendar_id, c.platform, e.platform_id, e.ical_uid,
+        e.start_time, e.end_time, e.meeting_platform, e.meeting_url, e.is_deleted, e.raw,
+        l.bot_id IS NOT NULL, e.created_at, e.updated_at
+    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
+    LEFT JOIN bot_event_links l ON l.event_id = e.id";
+
+/// One listed event as the events API shows it, borrowed from SQLite's current row (valid
+/// only inside the callback of [`for_each_api_row`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRow<'a> {
+    pub id: &'a str,
+    pub calendar_id: &'a str,
+    pub platform: Platform,
+    pub platform_id: &'a str,
+    pub ical_uid: Option<&'a str>,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub meeting_platform: Option<&'a str>,
+    pub meeting_url: Option<&'a str>,
+    pub is_deleted: bool,
+    /// The stored provider JSON, as text.
+    pub raw: &'a str,
+    /// Whether a bot is linked to the event.
+    pub on_bot: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn api_row<'a>(r: &'a rusqlite::Row) -> rusqlite::Result<ApiRow<'a>> {
+    let text = |i: usize| -> rusqlite::Result<&'a str> { Ok(r.get_ref(i)?.as_str()?) };
+    let opt =
+        |i: usize| -> rusqlite::Result<Option<&'a str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
+    Ok(ApiRow {
+        id: text(0)?,
+        calendar_id: text(1)?,
+        platform: r.get(2)?,
+        platform_id: text(3)?,
+        ical_uid: opt(4)?,
+        start_time: r.get(5)?,
+        end_time: r.get(6)?,
+        meeting_platform: opt(7)?,
+        meeting_url: opt(8)?,
+        is_deleted: r.get(9)?,
+        raw: text(10)?,
+        on_bot: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
+    })
+}
+
+/// The rows of [`list`] for the events API, each handed to `f` borrowed from SQLite (no
+/// owned copy of any column), in the direction of travel.
+pub fn for_each_api_row(
+    conn: &Connection,
+    q: &EventQuery,
+    mut f: impl FnMut(ApiRow<'_>),
+) -> Result<(), StoreError> {
+    let (sql, args) = list_sql_from(API_SELECT, q);
     let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        f(api_row(r)?);
+    }
+    Ok(())
+}
+
+/// `EXPLAIN QUERY PLAN` of [`for_each_api_row`] (the events API's list).
+pub fn api_list_plan(conn: &Connection, q: &EventQuery) -> Result<Vec<String>, StoreError> {
+    let (sql, args) = list_sql_from(API_SELECT, q);
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let rows = stmt
-        .query_map(params_from_iter(args), |r| row_with(r, false))?
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(3))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -466,14 +466,24 @@ async fn list_queries_use_indexes() {
             ..Default::default()
         },
     ];
-    for mut q in queries {
+    // The full rows (V1 meetings, admin) and the events API's own columns.
+    type PlanOf =
+        fn(&rusqlite::Connection, &EventQuery) -> Result<Vec<String>, convene::store::StoreError>;
+    let plans: [PlanOf; 2] = [
+        convene::store::events::list_plan,
+        convene::store::events::api_list_plan,
+    ];
+    for (mut q, plan_of) in queries
+        .into_iter()
+        .flat_map(|q| plans.map(|p| (q.clone(), p)))
+    {
         q.limit = 101;
         let plan = app
             .state
             .store
             .read({
                 let q = q.clone();
-                move |c| convene::store::events::list_plan(c, &q)
+                move |c| plan_of(c, &q)
             })
             .await
             .unwrap();
@@ -501,4 +511,146 @@ async fn list_queries_use_indexes() {
         }
         assert!(text.contains("calendar_events_"), "{q:?}: {text}");
     }
+}
+
+/// Listed times are written without chrono's formatter: every instant reads exactly as
+/// `ms_to_rfc3339` (serde) writes it, across leap years, negative times and out-of-range
+/// values.
+#[test]
+fn listed_times_read_as_rfc3339_millis() {
+    let mut samples: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        999,
+        1000,
+        -86_400_000,
+        951_782_400_000,     // 2000-02-29
+        4_107_542_399_999,   // 2100-02-28T23:59:59.999
+        -62_167_219_200_000, // 0000-01-01
+        -62_167_219_200_001,
+        253_402_300_799_999, // 9999-12-31T23:59:59.999
+        253_402_300_800_000,
+        i64::MIN,
+        i64::MAX,
+    ];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..50_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        samples.push((x % 600_000_000_000_000) as i64 - 300_000_000_000_000);
+    }
+    for ms in samples {
+        let mut out = Vec::new();
+        convene::events::api::write_time(&mut out, ms);
+        let expected = serde_json::to_string(&convene::store::ms_to_rfc3339(ms)).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "{ms}");
+    }
+}
+
+/// The list is written straight from the database rows: with bots on some events, in both
+/// orderings, forwards and backwards, every listed event is byte for byte the single
+/// event's answer (serde), and the backward pages hold the forward pages' events.
+#[tokio::test]
+async fn the_written_list_matches_serde_with_bots_and_backward_pages() {
+    #[derive(serde::Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        results: Vec<&'a serde_json::value::RawValue>,
+        next: Option<String>,
+        previous: Option<String>,
+    }
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Google, "written@acme.test").await;
+    let t = base() + Duration::days(1);
+    for i in 0..5 {
+        let s = t + Duration::hours(i);
+        let mut spec = EventSpec::new(format!("Üñí \"quoted\" {i}"), s, s + Duration::minutes(30));
+        spec.description = Some("<a href=\"https://zoom.us/j/123\">join</a>\n\ttab".into());
+        app.sim.create_event(&cal.account, spec).await;
+    }
+    sync(&app, &cal).await;
+    let (_, all) = json(&app, "/api/v2/calendar-events/?page_size=10").await;
+    let ids: Vec<String> = all["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 2 == 1) {
+        let res = app
+            .post_json(
+                &format!("/api/v2/calendar-events/{id}/bot/"),
+                &serde_json::json!({
+                    "deduplication_key": format!("k{i}"),
+                    "bot_config": {"meeting_url": format!("https://meet.google.com/abc-defg-hi{i}")},
+                }),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+    let text = |url: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(&url)
+                .header("Authorization", app.auth())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{url}");
+            res.text().await.unwrap()
+        }
+    };
+    let mut singles = std::collections::HashMap::new();
+    for id in &ids {
+        singles.insert(
+            id.clone(),
+            text(app.url(&format!("/api/v2/calendar-events/{id}/"))).await,
+        );
+    }
+    let mut with_bots = 0;
+    for ordering in ["start_time", "updated_at"] {
+        // Forwards to the last page, then backwards to the first.
+        let mut url = app.url(&format!(
+            "/api/v2/calendar-events/?page_size=2&ordering={ordering}"
+        ));
+        let (mut forwards, mut backwards) = (Vec::new(), Vec::new());
+        let mut going_back = false;
+        loop {
+            let body = text(url.clone()).await;
+            let page: Page = serde_json::from_str(&body).unwrap();
+            let mut listed = Vec::new();
+            for raw in &page.results {
+                let v: Value = serde_json::from_str(raw.get()).unwrap();
+                let id = v["id"].as_str().unwrap().to_string();
+                assert_eq!(raw.get(), singles[&id], "{ordering}: {id}");
+                if !going_back {
+                    with_bots += usize::from(!v["bots"].as_array().unwrap().is_empty());
+                }
+                listed.push(id);
+            }
+            if going_back {
+                backwards.splice(0..0, listed);
+            } else {
+                forwards.extend(listed);
+            }
+            match (going_back, &page.next, &page.previous) {
+                (false, Some(next), _) => url = next.clone(),
+                (false, None, Some(prev)) => {
+                    going_back = true;
+                    url = prev.clone();
+                }
+                (true, _, Some(prev)) => url = prev.clone(),
+                _ => break,
+            }
+        }
+        assert_eq!(forwards.len(), 5, "{ordering}");
+        // The backward walk starts from the last page, so it holds all but its events.
+        assert_eq!(backwards, forwards[..4], "{ordering}");
+    }
+    assert_eq!(with_bots, 2 * 2, "two events on bots, in each ordering");
 }
