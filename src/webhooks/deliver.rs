@@ -24,10 +24,12 @@ pub const CONCURRENCY: usize = 64;
 /// hanging receiver holds only this many of [`CONCURRENCY`], and one receiver never gets
 /// more at once.
 pub const PER_TARGET: usize = 16;
-/// Deliveries taken ahead, per target and in all, beyond those running: they start the
-/// moment a place frees, while the next transaction records and takes more. Each waits for
-/// at most one running attempt of its target, well inside [`LEASE`].
+/// Deliveries taken ahead, in multiples of the places running (per target and in all):
+/// they start the moment a place frees, while the next transaction records and takes more,
+/// so one transaction records and takes many at once. One waits at most for `AHEAD`
+/// attempts in a row (each under [`ATTEMPT_TIMEOUT`]), well inside its [`LEASE`].
 pub const AHEAD: usize = 1;
+const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() * (AHEAD as u64 + 1) < LEASE.as_secs());
 /// A receiver gets this long to answer, body included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a taken delivery is held; well above the timeout, so a slow attempt is never
@@ -95,8 +97,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                 Err(e) => finished.push((key, failed_before_sending(state, &delivery, e))),
             }
         }
-        let held_total: usize = held.values().sum();
-        let room = (CONCURRENCY * (1 + AHEAD)).saturating_sub(held_total);
+        let room = (CONCURRENCY * (1 + AHEAD)).saturating_sub(held.values().sum());
         if recording.is_none() && (!finished.is_empty() || (more && room > 0)) {
             // Record what finished and take more work in one transaction: a recorded
             // success can make the next message of its pair eligible in the same step.

@@ -1071,9 +1071,10 @@ async fn a_slow_receiver_holds_only_its_own_share() {
     for key in ["cal-held", "cal-held"] {
         sent.push((key.into(), enqueue(&app, "calendar.update", key).await));
     }
-    // More keys than /slow may hold at once, two messages each.
-    for i in 0..(2 * deliver::PER_TARGET + 8) {
-        let key = format!("cal-{}", i % (deliver::PER_TARGET + 4));
+    // More keys than attempts may run at once in all; eight of them with two messages.
+    let keys = deliver::CONCURRENCY + 8;
+    for i in 0..(keys + 8) {
+        let key = format!("cal-{}", i % keys);
         sent.push((key.clone(), enqueue(&app, "calendar.update", &key).await));
     }
 
