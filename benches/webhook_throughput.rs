@@ -19,6 +19,9 @@ use convene::store::outbox::{self, OutboxEvent};
 use convene::store::webhook_endpoints::EndpointPatch;
 use futures_util::StreamExt;
 
+/// Requests the plain loop keeps in flight: as many as Convene sends to one endpoint at once.
+const BASELINE_IN_FLIGHT: usize = convene::webhooks::deliver::PER_TARGET;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -166,7 +169,7 @@ async fn main() {
     convene_rate(&state, &count, 200, 200).await;
 
     let raw_seq = raw_rate(&url, n, 1).await;
-    let raw_conc = raw_rate(&url, n, convene::webhooks::deliver::CONCURRENCY).await;
+    let raw_conc = raw_rate(&url, n, BASELINE_IN_FLIGHT).await;
     let convene_many = convene_rate(&state, &count, n, keys).await;
     let single_n = (n / 5).max(1);
     let convene_one = convene_rate(&state, &count, single_n, 1).await;
@@ -174,10 +177,7 @@ async fn main() {
 
     println!("webhook throughput, {n} messages, local receiver answering 200 at once");
     println!("  plain reqwest loop, sequential:         {raw_seq:>9.0} req/s");
-    println!(
-        "  plain reqwest loop, {} in flight:       {raw_conc:>9.0} req/s",
-        convene::webhooks::deliver::CONCURRENCY
-    );
+    println!("  plain reqwest loop, {BASELINE_IN_FLIGHT} in flight:       {raw_conc:>9.0} req/s");
     println!("  Convene deliver_due, {keys} keys:       {convene_many:>9.0} webhooks/s");
     println!("  Convene deliver_due, 1 key ({single_n} msgs): {convene_one:>9.0} webhooks/s");
     println!(
@@ -191,5 +191,9 @@ async fn main() {
     println!(
         "  ratio Convene (1 key) / sequential reqwest loop:     {:.2}",
         convene_one / raw_seq
+    );
+    println!(
+        "  ratio Convene (1 key) / concurrent reqwest loop:     {:.2}",
+        convene_one / raw_conc
     );
 }

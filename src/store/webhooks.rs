@@ -20,6 +20,8 @@ pub struct DeliveryRow {
     pub url: Option<String>,
     pub status: DeliveryStatus,
     pub attempts: i64,
+    /// For a message waiting behind an older one of its pair (`outbox::WAITING`), its
+    /// creation time: it goes as soon as the older one is settled.
     pub next_attempt_at: i64,
     pub last_attempt_at: Option<i64>,
     pub last_status_code: Option<i64>,
@@ -66,7 +68,8 @@ pub struct DeliveryFilter {
 }
 
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
-    d.target_key, COALESCE(e.url, d.target_url), d.status, d.attempts, d.next_attempt_at,
+    d.target_key, COALESCE(e.url, d.target_url), d.status, d.attempts,
+    CASE WHEN d.next_attempt_at = 9223372036854775807 THEN d.created_at ELSE d.next_attempt_at END,
     d.last_attempt_at, d.last_status_code, d.last_error, d.in_flight_since IS NOT NULL,
     d.created_at";
 

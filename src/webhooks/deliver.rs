@@ -7,6 +7,9 @@
 //! each (target, ordering key) pair is ever taken, so pairs stay in order while different
 //! pairs are sent concurrently.
 
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::JoinSet;
@@ -15,8 +18,18 @@ use crate::state::AppState;
 use crate::store::outbox::{self, AttemptResult, ClaimedDelivery, RetryPolicy};
 use crate::store::webhooks::{self as log, ReplayOutcome};
 
-/// Attempts running at once (across pairs).
-pub const CONCURRENCY: usize = 16;
+/// Attempts running at once, across targets and pairs.
+pub const CONCURRENCY: usize = 64;
+/// Attempts running at once to one target (an endpoint or a calendar's URL): a slow or
+/// hanging receiver holds only this many of [`CONCURRENCY`], and one receiver never gets
+/// more at once.
+pub const PER_TARGET: usize = 16;
+/// Deliveries taken ahead, in multiples of the places running (per target and in all):
+/// they start the moment a place frees, while the next transaction records and takes more,
+/// so one transaction records and takes many at once. One waits at most for `AHEAD`
+/// attempts in a row (each under [`ATTEMPT_TIMEOUT`]), well inside its [`LEASE`].
+pub const AHEAD: usize = 1;
+const _: () = assert!(ATTEMPT_TIMEOUT.as_secs() * (AHEAD as u64 + 1) < LEASE.as_secs());
 /// A receiver gets this long to answer, body included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a taken delivery is held; well above the timeout, so a slow attempt is never
@@ -30,6 +43,13 @@ pub const RESPONSE_LOG_BYTES: usize = 2048;
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Sends every delivery that is due, until none is left; returns the attempts made.
+///
+/// Attempts run concurrently (at most [`CONCURRENCY`], [`PER_TARGET`] per target) and the
+/// sweep never waits for a batch: while one transaction records finished attempts and takes
+/// more (leased, so a crash sends them again), the attempts already taken keep going and
+/// those taken ahead start as places free. The next message of a pair becomes due in the
+/// transaction that records the previous one's success or final failure, and is taken
+/// only after it, so one pair never has two attempts running.
 pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     let policy = RetryPolicy {
         schedule_ms: state
@@ -40,51 +60,117 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
             .collect(),
         disable_after_failing_ms: DISABLE_AFTER_FAILING.as_millis() as i64,
     };
-    let mut workspace_secret: Option<String> = None;
+    let mut secrets = Secrets::default();
     let mut running: JoinSet<AttemptResult> = JoinSet::new();
-    let mut finished: Vec<AttemptResult> = Vec::new();
+    // Target key of each running attempt.
+    let mut targets: HashMap<tokio::task::Id, String> = HashMap::new();
+    // Per target: attempts running, and deliveries taken (running, waiting or finished but
+    // not yet recorded).
+    let mut running_at: HashMap<String, usize> = HashMap::new();
+    let mut held: HashMap<String, usize> = HashMap::new();
+    let mut waiting: VecDeque<ClaimedDelivery> = VecDeque::new();
+    let mut finished: Vec<(String, AttemptResult)> = Vec::new();
+    let mut recording: Option<Pin<Box<dyn Future<Output = TxOutcome> + Send + '_>>> = None;
+    // Whether the last claim was filled (so another may find more): one that was not saw
+    // everything due, and only recorded results make more due meanwhile.
+    let mut more = true;
+    let mut asked = 0;
     let mut attempts = 0;
     loop {
-        // Record what finished and take more work in one transaction: a recorded success
-        // can make the next message of its pair eligible in the same step.
-        let want = CONCURRENCY - running.len();
-        let results = std::mem::take(&mut finished);
-        attempts += results.len();
-        let now = state.now_ms();
-        let p = policy.clone();
-        let claimed = state
-            .store
-            .write(move |tx| {
-                for r in &results {
+        // Start what was taken, oldest first, where its target has a free place.
+        let mut i = 0;
+        while i < waiting.len() && running.len() < CONCURRENCY {
+            if running_at.get(&waiting[i].target_key).copied().unwrap_or(0) >= PER_TARGET {
+                i += 1;
+                continue;
+            }
+            let delivery = waiting.remove(i).expect("in range");
+            let key = delivery.target_key.clone();
+            match secrets.for_delivery(state, &delivery).await {
+                Ok(signing) => {
+                    *running_at.entry(key.clone()).or_insert(0) += 1;
+                    let st = state.clone();
+                    let task = running.spawn(async move { attempt(&st, delivery, signing).await });
+                    targets.insert(task.id(), key);
+                }
+                // Recorded as a failed attempt; never sent unsigned.
+                Err(e) => finished.push((key, failed_before_sending(state, &delivery, e))),
+            }
+        }
+        let room = (CONCURRENCY * (1 + AHEAD)).saturating_sub(held.values().sum());
+        if recording.is_none() && (!finished.is_empty() || (more && room > 0)) {
+            // Record what finished and take more work in one transaction: a recorded
+            // success can make the next message of its pair eligible in the same step.
+            let results = std::mem::take(&mut finished);
+            attempts += results.len();
+            for (key, _) in &results {
+                release(&mut held, key);
+            }
+            let now = state.now_ms();
+            let p = policy.clone();
+            let busy = held.clone();
+            let room = (CONCURRENCY * (1 + AHEAD)).saturating_sub(held.values().sum());
+            asked = room;
+            recording = Some(Box::pin(state.store.write(move |tx| {
+                for (_, r) in &results {
                     count(outbox::record_attempt(tx, r, &p)?);
                 }
-                outbox::claim_due(tx, now, LEASE.as_millis() as i64, want)
-            })
-            .await?;
-        for delivery in claimed {
-            let secrets = match signing_secrets(state, &delivery, &mut workspace_secret).await {
-                Ok(s) => s,
-                Err(e) => {
-                    // Recorded as a failed attempt; never sent unsigned.
-                    finished.push(failed_before_sending(state, &delivery, e));
-                    continue;
-                }
-            };
-            let st = state.clone();
-            running.spawn(async move { attempt(&st, delivery, secrets).await });
+                let limits = outbox::ClaimLimits {
+                    total: room,
+                    per_target: PER_TARGET * (1 + AHEAD),
+                    in_flight: &busy,
+                };
+                outbox::claim_due(tx, now, LEASE.as_millis() as i64, limits)
+            })));
         }
-        if running.is_empty() {
-            if finished.is_empty() {
-                return Ok(attempts);
+        if recording.is_none() && running.is_empty() && waiting.is_empty() {
+            return Ok(attempts);
+        }
+        let step = tokio::select! {
+            r = async { recording.as_mut().expect("checked").await }, if recording.is_some() => {
+                Step::Recorded(r)
             }
-            continue;
+            d = running.join_next_with_id(), if !running.is_empty() => Step::Finished(d),
+        };
+        match step {
+            Step::Recorded(r) => {
+                recording = None;
+                let claimed = r?;
+                more = asked > 0 && claimed.len() >= asked;
+                for delivery in claimed {
+                    *held.entry(delivery.target_key.clone()).or_insert(0) += 1;
+                    waiting.push_back(delivery);
+                }
+            }
+            Step::Finished(done) => {
+                let mut next = done;
+                while let Some(done) = next {
+                    collect(
+                        done,
+                        &mut targets,
+                        &mut running_at,
+                        &mut held,
+                        &mut finished,
+                    );
+                    next = running.try_join_next_with_id();
+                }
+            }
         }
-        // Wait for one attempt, then take every other one that is already done.
-        if let Some(done) = running.join_next().await {
-            collect(done, &mut finished);
-        }
-        while let Some(done) = running.try_join_next() {
-            collect(done, &mut finished);
+    }
+}
+
+type TxOutcome = Result<Vec<ClaimedDelivery>, crate::store::StoreError>;
+
+enum Step {
+    Recorded(TxOutcome),
+    Finished(Option<Result<(tokio::task::Id, AttemptResult), tokio::task::JoinError>>),
+}
+
+fn release(counts: &mut HashMap<String, usize>, key: &str) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
         }
     }
 }
@@ -101,36 +187,71 @@ fn count(recorded: outbox::Recorded) {
     crate::metrics::webhook_delivery(outcome);
 }
 
-fn collect(joined: Result<AttemptResult, tokio::task::JoinError>, into: &mut Vec<AttemptResult>) {
+fn collect(
+    joined: Result<(tokio::task::Id, AttemptResult), tokio::task::JoinError>,
+    targets: &mut HashMap<tokio::task::Id, String>,
+    running_at: &mut HashMap<String, usize>,
+    held: &mut HashMap<String, usize>,
+    into: &mut Vec<(String, AttemptResult)>,
+) {
     match joined {
-        Ok(r) => into.push(r),
+        Ok((id, r)) => {
+            let key = targets.remove(&id).unwrap_or_default();
+            release(running_at, &key);
+            into.push((key, r));
+        }
         // The lease runs out and the delivery is taken again.
-        Err(e) => tracing::error!(error = %e, "webhook attempt task failed"),
+        Err(e) => {
+            if let Some(key) = targets.remove(&e.id()) {
+                release(running_at, &key);
+                release(held, &key);
+            }
+            tracing::error!(error = %e, "webhook attempt task failed");
+        }
     }
 }
 
-/// The secrets that sign a delivery: the endpoint's (current first, then the rotated-out
-/// one while it lasts) or the workspace secret for a calendar's own `webhook_url`.
-async fn signing_secrets(
-    state: &AppState,
-    d: &ClaimedDelivery,
-    workspace: &mut Option<String>,
-) -> anyhow::Result<Vec<String>> {
-    if d.endpoint_id.is_some() {
-        let mut out = Vec::with_capacity(2);
-        if let Some(s) = &d.secret_enc {
-            out.push(state.keys.decrypt(s)?);
+/// The secrets that sign deliveries, opened once per sweep: an endpoint's (current first,
+/// then the rotated-out one while it lasts) or the workspace secret for a calendar's own
+/// `webhook_url`.
+#[derive(Default)]
+struct Secrets {
+    workspace: Option<String>,
+    /// Opened secrets by their sealed form.
+    opened: HashMap<String, String>,
+}
+
+impl Secrets {
+    async fn for_delivery(
+        &mut self,
+        state: &AppState,
+        d: &ClaimedDelivery,
+    ) -> anyhow::Result<Vec<String>> {
+        if d.endpoint_id.is_some() {
+            let mut out = Vec::with_capacity(2);
+            for sealed in [&d.secret_enc, &d.previous_secret_enc]
+                .into_iter()
+                .flatten()
+            {
+                out.push(self.open(state, sealed)?);
+            }
+            anyhow::ensure!(!out.is_empty(), "endpoint has no signing secret");
+            return Ok(out);
         }
-        if let Some(s) = &d.previous_secret_enc {
-            out.push(state.keys.decrypt(s)?);
+        if self.workspace.is_none() {
+            self.workspace = Some(super::secret::workspace_secret(state).await?);
         }
-        anyhow::ensure!(!out.is_empty(), "endpoint has no signing secret");
-        return Ok(out);
+        Ok(vec![self.workspace.clone().expect("set above")])
     }
-    if workspace.is_none() {
-        *workspace = Some(super::secret::workspace_secret(state).await?);
+
+    fn open(&mut self, state: &AppState, sealed: &str) -> anyhow::Result<String> {
+        if let Some(s) = self.opened.get(sealed) {
+            return Ok(s.clone());
+        }
+        let secret = state.keys.decrypt(sealed)?;
+        self.opened.insert(sealed.to_string(), secret.clone());
+        Ok(secret)
     }
-    Ok(vec![workspace.clone().expect("set above")])
 }
 
 fn failed_before_sending(state: &AppState, d: &ClaimedDelivery, e: anyhow::Error) -> AttemptResult {

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -48,6 +48,9 @@ pub struct Reply {
     pub body: String,
     /// Wait this long before answering (e.g. to hold an attempt in flight).
     pub delay: Option<Duration>,
+    /// Answer only once this gate is open (`true`): holds an attempt in flight until the
+    /// test lets it go.
+    pub hold: Option<watch::Receiver<bool>>,
 }
 
 impl Reply {
@@ -57,6 +60,7 @@ impl Reply {
             headers: Vec::new(),
             body: String::new(),
             delay: None,
+            hold: None,
         }
     }
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -71,6 +75,10 @@ impl Reply {
         self.delay = Some(d);
         self
     }
+    pub fn hold(mut self, gate: watch::Receiver<bool>) -> Self {
+        self.hold = Some(gate);
+        self
+    }
 }
 
 /// Decides the answer from the request and how many times this `webhook-id` arrived at
@@ -80,12 +88,17 @@ pub type Script = dyn Fn(&Received, usize) -> Reply + Send + Sync;
 struct Shared {
     script: Box<Script>,
     seen: Mutex<HashMap<(String, String), usize>>,
+    /// Requests being answered per (path, `data.calendar_id` of the body), and the most
+    /// seen at once.
+    running: Mutex<HashMap<(String, String), usize>>,
+    most_at_once: Mutex<HashMap<(String, String), usize>>,
     tx: mpsc::UnboundedSender<Received>,
 }
 
 pub struct Receiver {
     pub base: String,
     rx: mpsc::UnboundedReceiver<Received>,
+    shared: web::Data<Shared>,
 }
 
 impl Receiver {
@@ -101,8 +114,11 @@ impl Receiver {
         let shared = web::Data::new(Shared {
             script: Box::new(script),
             seen: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            most_at_once: Mutex::new(HashMap::new()),
             tx,
         });
+        let kept = shared.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         let server = HttpServer::new(move || {
@@ -118,7 +134,18 @@ impl Receiver {
         .run();
         // Runs until the test's runtime ends.
         tokio::spawn(server);
-        Receiver { base, rx }
+        Receiver {
+            base,
+            rx,
+            shared: kept,
+        }
+    }
+
+    /// The most requests answered at once for one (path, `data.calendar_id`) pair, over
+    /// the receiver's life (requests without a `calendar_id` are not counted).
+    pub fn most_at_once_per_key(&self) -> usize {
+        let most = self.shared.most_at_once.lock().unwrap();
+        most.values().copied().max().unwrap_or(0)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -166,10 +193,28 @@ async fn handle(req: HttpRequest, body: web::Bytes, shared: web::Data<Shared>) -
         *n += 1;
         *n - 1
     };
+    let group = serde_json::from_slice::<serde_json::Value>(&received.body)
+        .ok()
+        .and_then(|b| b["data"]["calendar_id"].as_str().map(str::to_string))
+        .map(|key| (received.path.clone(), key));
+    if let Some(g) = &group {
+        let mut running = shared.running.lock().unwrap();
+        let n = running.entry(g.clone()).or_insert(0);
+        *n += 1;
+        let mut most = shared.most_at_once.lock().unwrap();
+        let m = most.entry(g.clone()).or_insert(0);
+        *m = (*m).max(*n);
+    }
     let reply = (shared.script)(&received, count);
     let _ = shared.tx.send(received);
     if let Some(d) = reply.delay {
         tokio::time::sleep(d).await;
+    }
+    if let Some(mut gate) = reply.hold.clone() {
+        let _ = gate.wait_for(|open| *open).await;
+    }
+    if let Some(g) = &group {
+        *shared.running.lock().unwrap().get_mut(g).expect("counted") -= 1;
     }
     let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(reply.status).unwrap());
     for (k, v) in &reply.headers {

@@ -836,7 +836,15 @@ async fn queued_and_in_flight_deliveries_survive_a_restart() {
     let taken = app
         .state
         .store
-        .write(move |tx| outbox::claim_due(tx, now, 60_000, 16))
+        .write(move |tx| {
+            let none = HashMap::new();
+            let limits = outbox::ClaimLimits {
+                total: 16,
+                per_target: 16,
+                in_flight: &none,
+            };
+            outbox::claim_due(tx, now, 60_000, limits)
+        })
         .await
         .unwrap();
     assert_eq!(ids_of(&taken), vec![in_flight.clone()]);
@@ -1023,5 +1031,154 @@ async fn replay_sends_the_same_message_again() {
     assert_eq!(
         deliver::replay(&app.state, 999_999).await.unwrap(),
         ReplayOutcome::NotFound
+    );
+}
+
+/// Messages received on `path`, as (ordering key, `webhook-id`) in arrival order.
+fn arrivals_on(got: &[crate::receiver::Received], path: &str) -> Vec<(String, String)> {
+    got.iter()
+        .filter(|r| r.path == path)
+        .map(|r| {
+            let key = r.json()["data"]["calendar_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (key, r.id().to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_slow_receiver_holds_only_its_own_share() {
+    let app = spawn_app().await;
+    let (open, gate) = tokio::sync::watch::channel(false);
+    // /slow answers nothing until the gate opens; on /fast only the key "cal-held" hangs.
+    let mut rx = Receiver::scripted(move |r, _| {
+        let key = r.json()["data"]["calendar_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if r.path == "/slow" || key == "cal-held" {
+            Reply::status(200).hold(gate.clone())
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await;
+    create_endpoint(&app, &rx.url("/slow"), None).await;
+    create_endpoint(&app, &rx.url("/fast"), None).await;
+    let mut sent: Vec<(String, String)> = Vec::new();
+    for key in ["cal-held", "cal-held"] {
+        sent.push((key.into(), enqueue(&app, "calendar.update", key).await));
+    }
+    // More keys than attempts may run at once in all; eight of them with two messages.
+    let keys = deliver::CONCURRENCY + 8;
+    for i in 0..(keys + 8) {
+        let key = format!("cal-{}", i % keys);
+        sent.push((key.clone(), enqueue(&app, "calendar.update", &key).await));
+    }
+
+    let state = app.state.clone();
+    let sweep = tokio::spawn(async move { deliver_due(&state).await.unwrap() });
+    // Everything for /fast arrives while /slow and the key "cal-held" hang: all but the
+    // second "cal-held" message, which waits for the first.
+    let mut got = Vec::new();
+    let fast_expected = sent.len() - 1;
+    while arrivals_on(&got, "/fast").len() < fast_expected {
+        got.push(rx.next_within(Duration::from_secs(10)).await);
+    }
+    let fast = arrivals_on(&got, "/fast");
+    assert!(
+        fast.iter().all(|(_, id)| *id != sent[1].1),
+        "the second message of a hanging key waits"
+    );
+    let slow = arrivals_on(&got, "/slow").len();
+    assert!(
+        slow > 0 && slow <= deliver::PER_TARGET,
+        "a target gets at most its share at once ({slow})"
+    );
+    assert!(!sweep.is_finished());
+
+    open.send(true).unwrap();
+    let attempts = sweep.await.unwrap();
+    assert_eq!(attempts, 2 * sent.len());
+    got.extend(rx.drain());
+    for path in ["/slow", "/fast"] {
+        let arrived = arrivals_on(&got, path);
+        assert_eq!(arrived.len(), sent.len(), "each message once on {path}");
+        let mut keys: Vec<&String> = sent.iter().map(|(k, _)| k).collect();
+        keys.dedup();
+        for key in keys {
+            let want: Vec<&String> = sent
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, id)| id)
+                .collect();
+            let had: Vec<&String> = arrived
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, id)| id)
+                .collect();
+            assert_eq!(had, want, "{path} {key} in order");
+        }
+    }
+    assert_eq!(rx.most_at_once_per_key(), 1);
+}
+
+#[tokio::test]
+async fn ordering_per_key_holds_with_many_attempts_at_once() {
+    let app = app_with_schedule("5").await;
+    // Answers take 0-3 ms so attempts overlap and finish out of order; on /a every
+    // message whose number is 3 mod 7 fails once (and its key's later messages wait).
+    let mut rx = Receiver::scripted(|r, n| {
+        let num = r.json()["data"]["n"].as_u64().unwrap_or(0);
+        let reply = if r.path == "/a" && num % 7 == 3 && n == 0 {
+            Reply::status(500)
+        } else {
+            Reply::status(200)
+        };
+        reply.delay(Duration::from_millis(num % 4))
+    })
+    .await;
+    create_endpoint(&app, &rx.url("/a"), None).await;
+    create_endpoint(&app, &rx.url("/b"), None).await;
+    let mut sent: Vec<(String, String)> = Vec::new();
+    for n in 0..120u64 {
+        let key = format!("cal-{}", n % 12);
+        let data = json!({ "calendar_id": key, "n": n });
+        let id = enqueue_on(&app.state, "calendar.update", &key, data, None).await;
+        sent.push((key, id));
+    }
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        deliver(&app).await;
+        got.extend(rx.drain());
+        if arrivals_on(&got, "/a").len() >= sent.len() + 120 / 7 {
+            break;
+        }
+        advance(&app, 5);
+    }
+    for path in ["/a", "/b"] {
+        let arrived = arrivals_on(&got, path);
+        for key in (0..12).map(|k| format!("cal-{k}")) {
+            let want: Vec<&String> = sent
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, id)| id)
+                .collect();
+            let mut had: Vec<&String> = arrived
+                .iter()
+                .filter(|(k, _)| *k == key)
+                .map(|(_, id)| id)
+                .collect();
+            // A retried message arrives twice in a row, never after a later one.
+            had.dedup();
+            assert_eq!(had, want, "{path} {key} in order");
+        }
+    }
+    assert_eq!(
+        rx.most_at_once_per_key(),
+        1,
+        "one attempt per key at a time"
     );
 }
