@@ -3,9 +3,9 @@
 //! in the same meeting share one bot, named by the user's `bot_name` preference. Sync
 //! computes `will_record` and calls [`apply`] with its decisions.
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 
-use super::{dedup, new_bot_mode, ScheduleError, DEFAULT_BOT_NAME};
+use super::{dedup, new_bot_mode, ScheduleError};
 use crate::domain::LinkSource;
 use crate::state::AppState;
 use crate::store::bots as db;
@@ -24,16 +24,9 @@ pub struct ApplyReport {
 
 /// The user's `bot_name` preference, or the default.
 pub fn bot_name_from_preferences(preferences: &str) -> String {
-    serde_json::from_str::<Value>(preferences)
-        .ok()
-        .and_then(|p| {
-            p.get("bot_name")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .map(str::to_string)
-        })
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| DEFAULT_BOT_NAME.to_string())
+    super::will_record::Preferences::from_json(preferences)
+        .bot_name()
+        .to_string()
 }
 
 /// Applies `will_record` decisions for one V1 user's events: true → the event is on the
@@ -118,6 +111,7 @@ pub async fn apply(
 
 #[cfg(test)]
 mod tests {
+    use super::super::DEFAULT_BOT_NAME;
     use super::*;
 
     #[test]
@@ -129,5 +123,10 @@ mod tests {
         );
         assert_eq!(bot_name_from_preferences("{}"), DEFAULT_BOT_NAME);
         assert_eq!(bot_name_from_preferences("not json"), DEFAULT_BOT_NAME);
+        // The decision's own reading of the preferences agrees (it once kept "" and spaces).
+        for blank in [r#"{"bot_name": ""}"#, r#"{"bot_name": "  "}"#] {
+            let prefs = crate::scheduling::will_record::Preferences::from_json(blank);
+            assert_eq!(prefs.bot_name(), DEFAULT_BOT_NAME);
+        }
     }
 }

@@ -36,13 +36,17 @@ impl Preferences {
             record_internal: flag("record_internal"),
             record_confirmed: flag("record_confirmed"),
             record_only_host: flag("record_only_host"),
+            // Blank means "not set": the bot gets the default name.
             bot_name: v
                 .get("bot_name")
                 .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
                 .map(str::to_string),
         }
     }
 
+    /// The name the user's bots join with.
     pub fn bot_name(&self) -> &str {
         self.bot_name.as_deref().unwrap_or(super::DEFAULT_BOT_NAME)
     }
