@@ -90,6 +90,18 @@ pub async fn try_login(app: &TestApp, client: &Client, password: &str) -> Respon
         .unwrap()
 }
 
+/// The text of an admin page fetched by `client`.
+pub async fn page(app: &TestApp, client: &Client, path: &str) -> String {
+    client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Setup + login; returns the logged-in client.
 pub async fn logged_in(app: &TestApp) -> Client {
     let client = new_client();

@@ -443,26 +443,30 @@ async fn a_held_sync_does_not_keep_later_due_calendars_waiting() {
     for _ in 0..2 {
         let before = synced_at(&fast).await;
         due_now(fast.id.clone()).await;
-        let synced = async {
-            while synced_at(&fast).await == before {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(std::time::Duration::from_secs(30), synced)
+        until_changed(|| synced_at(&fast), before)
             .await
             .expect("the due calendar synced while another sync was held");
     }
     assert_eq!(synced_at(&slow).await, slow_before, "still held");
 
     app.sim.release_held().await;
-    let released = async {
-        while synced_at(&slow).await == slow_before {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(30), released)
+    until_changed(|| synced_at(&slow), slow_before)
         .await
         .expect("the held sync finished once answered");
+}
+
+/// Polls `read` until it differs from `from` (within 30 s): the state it reads is written by
+/// a background loop the test does not drive.
+async fn until_changed<T: PartialEq, F: std::future::Future<Output = T>>(
+    read: impl Fn() -> F,
+    from: T,
+) -> Result<(), tokio::time::error::Elapsed> {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while read().await == from {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
 }
 
 /// Per calendar, how late its scheduled syncs started: the last one and the longest of the
@@ -514,14 +518,7 @@ async fn each_calendars_sync_lag_is_on_its_admin_page() {
     );
     assert_eq!(first.worst_ms, first.last_ms);
     let client = crate::admin::logged_in(&app).await;
-    let page = client
-        .get(app.url(&format!("/admin/calendars/{}/", cal.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::admin::page(&app, &client, &format!("/admin/calendars/{}/", cal.id)).await;
     assert!(page.contains("the last scheduled sync started 3"), "{page}");
     assert!(page.contains("falling behind"), "{page}");
 
@@ -541,14 +538,7 @@ async fn each_calendars_sync_lag_is_on_its_admin_page() {
     assert_eq!(login.status(), 303);
     let later = lag(&app).await;
     assert_eq!(later.worst_ms, later.last_ms, "{later:?}");
-    let page = client
-        .get(app.url(&format!("/admin/calendars/{}/", cal.id)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = crate::admin::page(&app, &client, &format!("/admin/calendars/{}/", cal.id)).await;
     assert!(
         page.contains("the last scheduled sync started 0."),
         "{page}"
