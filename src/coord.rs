@@ -333,13 +333,8 @@ pub struct SyncLag {
 impl SyncLag {
     pub const KEPT: usize = 4096;
 
-    /// A sync due at `due_ms` started at `started_ms`.
-    pub fn record(&self, due_ms: i64, started_ms: i64) {
-        self.record_lag((started_ms - due_ms).max(0));
-    }
-
     /// A sync started `lag_ms` after its due time.
-    pub fn record_lag(&self, lag_ms: i64) {
+    pub fn record(&self, lag_ms: i64) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if g.len() == Self::KEPT {
             g.pop_front();

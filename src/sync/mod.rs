@@ -1,5 +1,6 @@
 //! Event sync: one incremental engine per provider behind [`Engine`], the per-calendar
-//! [`sync_calendar`] and the [`sync_due`] sweep.
+//! [`sync_calendar`], and which calendars sync when ([`pipeline`]: the server's continuous
+//! loop, and its one-shot form [`sync_due`]).
 //!
 //! A sync lists the provider's changes since the stored token (Google `nextSyncToken`,
 //! Graph `deltaLink`), or everything in the window `[now - past, now + future]` when there
@@ -11,7 +12,7 @@
 //!
 //! Push (push.md) reaches sync through three small hooks: [`mark_due_now`] (a notification
 //! makes the calendar due; within a burst, one sync per [`PUSH_MIN_GAP_MS`]), [`wake_at`] (the
-//! sweep runs when something is due instead of at its next tick) and [`poll_interval`]
+//! sync loop looks at the due list when something comes due) and [`poll_interval`]
 //! (a calendar with a live subscription is polled every `CONVENE_PUSH_POLL_SECS` only).
 //! A notification that arrives while a sync of its calendar runs makes exactly one more
 //! sync follow it.
@@ -53,8 +54,8 @@ pub const PUSH_MIN_GAP_MS: i64 = 1000;
 /// A live subscription without a notification for this long while syncs still find
 /// changes is broken and gets replaced (push.md).
 pub const PUSH_QUIET_MS: i64 = 24 * 3600 * 1000;
-/// Sync work due within this long is woken by a timer rather than left to the sweep's
-/// tick (`jobs`: every 10 s).
+/// Sync work due within this long wakes the sync loop by a timer (the loop itself sleeps at
+/// most `pipeline::IDLE_SLEEP_MS`, the same 10 s).
 const WAKE_HORIZON_MS: i64 = 10_000;
 
 /// Result of one successful sync.

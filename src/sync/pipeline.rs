@@ -84,9 +84,9 @@ impl Pipeline {
         self.lanes.values().map(|l| l.queue.len()).sum()
     }
 
-    /// Reads up to `want` due calendars not yet queued or in flight. Returns how many rows
-    /// the read returned, to tell a full page (more are due) from the end of the list.
-    async fn refill(&mut self, want: usize) -> Result<usize, StoreError> {
+    /// Reads up to `want` due calendars not yet queued or in flight. Returns whether the
+    /// read filled its page (more may be due).
+    async fn refill(&mut self, want: usize) -> Result<bool, StoreError> {
         let now = self.state.now_ms();
         // The calendars in flight are still due in the database: read past them.
         let limit = want + self.known.len();
@@ -102,7 +102,7 @@ impl Pipeline {
                 lane.queue.push_back(Due { id, due_at });
             }
         }
-        Ok(if rows >= limit { want } else { 0 })
+        Ok(rows >= limit)
     }
 
     /// Starts queued syncs while the limits allow.
@@ -138,7 +138,7 @@ impl Pipeline {
                     // How late it starts (first syncs have no due time to be late for).
                     let lag_ms = next.due_at.map(|due| (state.now_ms() - due).max(0));
                     if let Some(lag) = lag_ms {
-                        state.sync_lag.record_lag(lag);
+                        state.sync_lag.record(lag);
                     }
                     let result = run_locked(&state, &next.id, lag_ms).await;
                     drop(guard);
@@ -205,7 +205,7 @@ pub async fn run_continuously(state: AppState, health: HealthNote) {
             let finished = state.now_ms();
             match result {
                 Ok(full) => {
-                    more_due = full > 0;
+                    more_due = full;
                     health(now, finished, None);
                 }
                 Err(e) => {
