@@ -30,16 +30,6 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-/// User + system CPU seconds of this process.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces): utime is the 12th, stime 13th.
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -228,11 +218,11 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
 
     sim.reset_counts().await;
     let sim_pid = sim.child.id();
-    let (cpu0, sim_cpu0, wall0) = (cpu_secs(), cpu_secs_of(sim_pid), Instant::now());
+    let (cpu0, sim_cpu0, wall0) = (cpu_secs_of(std::process::id()), cpu_secs_of(sim_pid), Instant::now());
     let jobs = convene::jobs::start(state.clone()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let wall = wall0.elapsed().as_secs_f64();
-    let cpu = (cpu_secs() - cpu0) / wall * 100.0;
+    let cpu = (cpu_secs_of(std::process::id()) - cpu0) / wall * 100.0;
     let sim_cpu = (cpu_secs_of(sim_pid) - sim_cpu0) / wall * 100.0;
     let (calls, listings) = sim.calls().await;
     jobs.stop().await;
