@@ -473,10 +473,11 @@ pub async fn keep_moving(
         let (start, end) = (m.start + shift, m.end + shift);
         sim.move_event(&m.account, &m.event_id, start, end).await;
         println!(
-            "moved \"Design review\" to {} UTC; the next sync picks it up",
+            "moved \"Design review\" to {} UTC; the provider pushes the change",
             start.format("%H:%M")
         );
-        // Don't wait for the next tick: due now, as "Sync now" in the admin does.
+        // Due now as well, as "Sync now" in the admin does: a move before the push
+        // subscription is live need not wait for the polling interval.
         let (id, now) = (info.google_calendar_id.clone(), state.now_ms());
         state
             .store
