@@ -219,7 +219,11 @@ async fn run(n: usize, events: usize, latency: Duration, secs: u64) {
 
     sim.reset_counts().await;
     let sim_pid = sim.child.id();
-    let (cpu0, sim_cpu0, wall0) = (cpu_secs_of(std::process::id()), cpu_secs_of(sim_pid), Instant::now());
+    let (cpu0, sim_cpu0, wall0) = (
+        cpu_secs_of(std::process::id()),
+        cpu_secs_of(sim_pid),
+        Instant::now(),
+    );
     let jobs = convene::jobs::start(state.clone()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let wall = wall0.elapsed().as_secs_f64();

@@ -17,9 +17,8 @@
 //!     write transaction and the unique index of live keys do); they give "one wins".
 //!   - `Sweep(name)`: a sweep never overlaps itself (`jobs`).
 //! - [`Wakers`]: a notify that makes a background loop run now instead of at its next tick,
-//!   sent after a commit that gave it work. Losing one only delays work to the next tick.
-//!   `sync_timer` is the due time of the one pending delayed wake of the sync sweep
-//!   (`sync::wake_at`; 0 = none).
+//!   sent after a commit that gave it work. Losing one only delays work to the next tick
+//!   (for the sync loop: to its next read of the due list, within 10 s).
 //! - [`Detached`]: work that runs to its end even when its caller goes away (a refresh-token
 //!   exchange and the commit of its answer); shutdown waits for it.
 //! - [`KeyCache`]: live API keys recently confirmed by the database, so an API request
@@ -98,7 +97,6 @@ pub struct Wakers {
     pub sync: Arc<tokio::sync::Notify>,
     pub bots: Arc<tokio::sync::Notify>,
     pub push: Arc<tokio::sync::Notify>,
-    pub sync_timer: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Runs work detached from its caller: [`Detached::run`] spawns it, so dropping the

@@ -44,7 +44,8 @@ pub fn all() -> Vec<Sweep> {
         },
         Sweep {
             name: "sync_events",
-            every: Duration::from_secs(10),
+            // The loop notes its health at least this often.
+            every: Duration::from_millis(crate::sync::pipeline::IDLE_SLEEP_MS as u64),
             run: |s| Box::pin(async move { crate::sync::sync_due(&s).await.map(|_| ()) }),
             waker: Some(|w| w.sync.clone()),
             // Syncs start as slots free, not in batches (`sync::pipeline`).

@@ -345,8 +345,8 @@ async fn accept_some(
             Ok::<_, StoreError>(due)
         })
         .await?;
-    if let Some(at) = due.into_iter().min() {
-        crate::sync::wake_at(state, at);
+    if !due.is_empty() {
+        crate::sync::wake(state);
     }
     Ok(())
 }

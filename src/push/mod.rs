@@ -3,7 +3,7 @@
 //! a safety net.
 //!
 //! * `endpoints.rs`: the three public notification URLs. A valid notification only records
-//!   itself and marks the calendar due (`sync::mark_due_now`, `sync::wake_at`); no provider
+//!   itself and marks the calendar due (`sync::mark_due_now`, `sync::wake`); no provider
 //!   call happens inside the request.
 //! * `renew.rs`: the `push` sweep. Subscribes calendars after their first sync, renews
 //!   before expiry (Google: new channel then stop the old; Graph: PATCH at half-life, 404 →

@@ -11,8 +11,8 @@
 //! the provider's `Retry-After`).
 //!
 //! Push (push.md) reaches sync through three small hooks: [`mark_due_now`] (a notification
-//! makes the calendar due; within a burst, one sync per [`PUSH_MIN_GAP_MS`]), [`wake_at`] (the
-//! sync loop looks at the due list when something comes due) and [`poll_interval`]
+//! makes the calendar due; within a burst, one sync per [`PUSH_MIN_GAP_MS`]), [`wake`] (the
+//! sync loop reads the due list at once) and [`poll_interval`]
 //! (a calendar with a live subscription is polled every `CONVENE_PUSH_POLL_SECS` only).
 //! A notification that arrives while a sync of its calendar runs makes exactly one more
 //! sync follow it.
@@ -26,7 +26,6 @@ pub mod pipeline;
 pub mod stagger;
 pub mod timezones;
 
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -54,9 +53,6 @@ pub const PUSH_MIN_GAP_MS: i64 = 1000;
 /// A live subscription without a notification for this long while syncs still find
 /// changes is broken and gets replaced (push.md).
 pub const PUSH_QUIET_MS: i64 = 24 * 3600 * 1000;
-/// Sync work due within this long wakes the sync loop by a timer (the loop itself sleeps at
-/// most `pipeline::IDLE_SLEEP_MS`, the same 10 s).
-const WAKE_HORIZON_MS: i64 = 10_000;
 
 /// Result of one successful sync.
 #[derive(Debug, Clone, Default)]
@@ -130,10 +126,8 @@ pub async fn sync_calendar(state: &AppState, calendar_id: &str) -> Result<SyncOu
         let _guard = state.locks.lock(LockName::CalendarSync(calendar_id)).await;
         run_locked(state, calendar_id, None).await
     };
-    // After the lock is released, so a sweep woken now can take the calendar.
-    if let Ok(o) = &result {
-        wake_soon(state, o.next_sync_at);
-    }
+    // After the lock is released, so the loop woken now can take the calendar.
+    wake(state);
     result
 }
 
@@ -151,17 +145,7 @@ pub struct SweepReport {
 /// a slow provider holds only its share and the other provider's calendars keep going. The
 /// server itself runs [`pipeline::run_continuously`]; this is its one-shot form.
 pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
-    let report = pipeline::drain(state).await?;
-    // Run again when the next calendar comes due, if that is before the next tick.
-    let now = state.now_ms();
-    let next = state
-        .store
-        .read(move |c| store::sync::next_due_between(c, now, now + WAKE_HORIZON_MS))
-        .await?;
-    if let Some(at) = next {
-        wake_at(state, at);
-    }
-    Ok(report)
+    Ok(pipeline::drain(state).await?)
 }
 
 /// A push notification for `calendar_id`, inside the caller's transaction: the calendar
@@ -169,7 +153,7 @@ pub async fn sync_due(state: &AppState) -> anyhow::Result<SweepReport> {
 /// `previous_notification_ms`, less than [`PUSH_MIN_GAP_MS`] ago) it is due no sooner
 /// than that gap after its last sync, so a burst costs at most two syncs; an isolated
 /// notification syncs at once. A calendar backing off after failures keeps its backoff.
-/// Returns the due time for [`wake_at`]; None when the calendar does not sync
+/// Returns the due time (then [`wake`] the loop); None when the calendar does not sync
 /// (disconnected, parked, backing off).
 pub fn mark_due_now(
     tx: &rusqlite::Transaction,
@@ -182,34 +166,11 @@ pub fn mark_due_now(
     store::sync::mark_due(tx, calendar_id, now_ms, gap)
 }
 
-/// Runs the sync sweep at `at_ms` (app clock): at once when due, else after a timer. One
-/// timer is pending at a time; the sweep it runs arms the next one.
-pub fn wake_at(state: &AppState, at_ms: i64) {
-    let now = state.now_ms();
-    if at_ms <= now {
-        state.wake.sync.notify_one();
-        return;
-    }
-    let timer = state.wake.sync_timer.clone();
-    let pending = timer.load(SeqCst);
-    if pending > now && pending <= at_ms {
-        return;
-    }
-    timer.store(at_ms, SeqCst);
-    let notify = state.wake.sync.clone();
-    let delay = Duration::from_millis((at_ms - now) as u64);
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let _ = timer.compare_exchange(at_ms, 0, SeqCst, SeqCst);
-        notify.notify_one();
-    });
-}
-
-/// [`wake_at`] for sync work due before the sweep's next tick.
-fn wake_soon(state: &AppState, at_ms: i64) {
-    if at_ms <= state.now_ms() + WAKE_HORIZON_MS {
-        wake_at(state, at_ms);
-    }
+/// Wakes the sync loop: it reads the due list at once and then sleeps until the earliest
+/// `next_sync_at` (`pipeline::run_continuously`), so a due time set outside the loop (a push
+/// notification, a sync by hand) is honoured without a timer of its own.
+pub fn wake(state: &AppState) {
+    state.wake.sync.notify_one();
 }
 
 /// How often a calendar is polled: every `CONVENE_PUSH_POLL_SECS` while its push

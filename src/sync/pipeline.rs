@@ -3,8 +3,8 @@
 //! the moment a slot frees. Nothing waits for the slowest sync of a batch: a calendar whose
 //! provider takes 30 s holds one slot, not the sweep.
 //!
-//! Two modes share the code. [`Mode::Drain`] syncs what is due when it starts and returns
-//! (`sync_due`: tests, `convene` commands, the benchmarks). [`Mode::Continuous`] is the
+//! Two forms share the code. [`drain`] syncs what is due when it starts and returns
+//! (`sync_due`: tests, `convene` commands, the benchmarks). [`run_continuously`] is the
 //! server's sync loop (`jobs`): it reads the next due calendars from the database whenever its
 //! queue runs low, at most every [`REFILL_GAP_MS`] unless the last read was a full page,
 //! and otherwise sleeps until the earliest `next_sync_at`, a wake (`state.wake.sync`: a push
@@ -20,9 +20,9 @@ use crate::domain::Platform;
 use crate::state::AppState;
 use crate::store::{self, StoreError};
 
-use super::{run_locked, wake_soon, SweepReport};
+use super::{run_locked, SweepReport};
 
-/// Shortest time between two reads of the due list in [`Mode::Continuous`] (a read returns
+/// Shortest time between two reads of the due list in [`run_continuously`] (a read returns
 /// the calendars in flight too, so reading after every finished sync would cost more than
 /// the syncs). A due calendar waits at most this long for its read.
 pub const REFILL_GAP_MS: i64 = 50;
@@ -31,14 +31,6 @@ const ERROR_PAUSE_MS: i64 = 1000;
 /// Longest sleep of the continuous loop with nothing due: it notes its health at least
 /// this often, and a clock moved by tests is seen within this time.
 pub const IDLE_SLEEP_MS: i64 = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Sync what is due now, then return.
-    Drain,
-    /// Run until the task is dropped.
-    Continuous,
-}
 
 /// A calendar waiting for a slot: id and the due time it is late for (None: first sync).
 struct Due {
@@ -142,9 +134,6 @@ impl Pipeline {
                     }
                     let result = run_locked(&state, &next.id, lag_ms).await;
                     drop(guard);
-                    if let Ok(o) = &result {
-                        wake_soon(&state, o.next_sync_at);
-                    }
                     result.is_ok()
                 });
                 self.running.insert(task.id(), (*platform, id));
