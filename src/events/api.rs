@@ -141,7 +141,7 @@ async fn list(
     let (written, rows, mut bots) = state
         .store
         .read(move |c| {
-            // Room for the head and typical events (about 2 KB each): rarely regrown.
+            // Room for the head and typical events (about 2 KB each, 4 KB kept): rarely regrown.
             let mut written = Vec::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
             written.resize(HEAD_ROOM, b' ');
             let mut rows: Vec<Written> = Vec::with_capacity(q.limit);
@@ -231,10 +231,10 @@ const HEAD_ROOM: usize = 2048;
 
 /// How many events pages are read at once: a page is CPU work on the blocking pool, and more
 /// pages at once than cores (twice, for reads waiting on the disk) would only park threads
-/// on the connection pool (8) and switch between them. The rest wait here, without a thread.
+/// on the connection pool and switch between them. The rest wait here, without a thread.
 static PAGE_READS: LazyLock<Semaphore> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Semaphore::new((2 * cores).clamp(2, 8))
+    Semaphore::new((2 * cores).clamp(2, store::READ_POOL_SIZE as usize))
 });
 
 /// A listed event written into the page's buffer: its sort key and id (for the cursors),

@@ -107,6 +107,9 @@ impl Writer {
     }
 }
 
+/// Pooled connections (reads; writes have their own connection, [`Writer`]).
+pub const READ_POOL_SIZE: u32 = 8;
+
 /// `journal_size_limit` of every connection: a reset WAL is truncated back to this size.
 pub const JOURNAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 /// A commit that leaves the WAL file larger than this runs a `TRUNCATE` checkpoint.
@@ -205,7 +208,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let manager = SqliteConnectionManager::file(path).with_init(init_connection);
         let pool = r2d2::Pool::builder()
-            .max_size(8)
+            .max_size(READ_POOL_SIZE)
             .connection_timeout(Duration::from_secs(30))
             .build(manager)?;
         // The pool has opened (and so created) the file.
@@ -294,9 +297,8 @@ impl Store {
     }
 
     /// Like [`Store::write`] for a commit that must not be dropped (a rotated refresh token
-    /// the provider already issued): when the database stays busy past `busy_timeout`, or
-    /// no connection is free, the transaction is tried again with backoff instead of
-    /// failing. `f` may run more than once (only the last run commits).
+    /// the provider already issued): when the database stays busy past `busy_timeout` (another
+    /// process writing), the transaction is tried again with backoff instead of failing. `f` may run more than once (only the last run commits).
     pub async fn write_persistent<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
@@ -398,7 +400,7 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
 const PERSISTENT_ATTEMPTS: u32 = 30;
 
 /// True when the database was busy or locked (past `busy_timeout`), or no pooled connection
-/// was free: worth another try.
+/// was free (reads): worth another try.
 pub fn is_busy(e: &StoreError) -> bool {
     match e {
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(

@@ -159,11 +159,12 @@ pub struct ClaimedDelivery {
 pub struct ClaimLimits<'a> {
     /// At most this many in all.
     pub total: usize,
-    /// At most this many attempts running at once per target (endpoint or URL), counting
-    /// those already in flight: a slow receiver holds only its own share.
+    /// At most this many taken at once per target (endpoint or URL), counting those
+    /// already held: a slow receiver holds only its own share.
     pub per_target: usize,
-    /// Attempts already running, per target key.
-    pub in_flight: &'a HashMap<String, usize>,
+    /// Deliveries already taken and not yet recorded (running, waiting for a place, or
+    /// finished), per target key.
+    pub held: &'a HashMap<String, usize>,
 }
 
 /// Separates the target keys a claim skips (no id or URL holds a newline).
@@ -256,7 +257,7 @@ pub fn claim_due(
     if limits.total == 0 || limits.per_target == 0 {
         return Ok(Vec::new());
     }
-    let busy = |key: &str| limits.in_flight.get(key).copied().unwrap_or(0);
+    let busy = |key: &str| limits.held.get(key).copied().unwrap_or(0);
     let mut candidates: Vec<Candidate> = Vec::new();
     let endpoints: Vec<String> = tx
         .prepare_cached(ENABLED_ENDPOINTS_SQL)?
@@ -289,7 +290,7 @@ pub fn claim_due(
             busy(key) + taken.get(key).copied().unwrap_or(0)
         };
         let mut skip = String::from(SKIP_SEP);
-        for key in limits.in_flight.keys().chain(taken.keys()) {
+        for key in limits.held.keys().chain(taken.keys()) {
             if share(key, &taken) >= limits.per_target && !key.contains(SKIP_SEP) {
                 skip.push_str(key);
                 skip.push(SKIP_SEP);

@@ -67,6 +67,9 @@ pub struct DeliveryFilter {
     pub search: Option<String>,
 }
 
+/// A delivery waiting behind an older one of its pair (`next_attempt_at` =
+/// [`super::outbox::WAITING`], spelled out in SQL; a unit test keeps the two equal) shows its
+/// creation time as its next attempt.
 const COLUMNS: &str = "d.id, d.message_id, m.event_type, d.ordering_key, d.endpoint_id,
     d.target_key, COALESCE(e.url, d.target_url), d.status, d.attempts,
     CASE WHEN d.next_attempt_at = 9223372036854775807 THEN d.created_at ELSE d.next_attempt_at END,
@@ -273,5 +276,13 @@ pub fn replay(conn: &Connection, id: i64, now_ms: i64) -> Result<ReplayOutcome, 
             )?;
             Ok(ReplayOutcome::Scheduled)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_waiting_time_in_sql_is_outbox_waiting() {
+        assert!(super::COLUMNS.contains(&format!("= {} THEN", super::super::outbox::WAITING)));
     }
 }

@@ -118,7 +118,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
                 let limits = outbox::ClaimLimits {
                     total: room,
                     per_target: PER_TARGET * (1 + AHEAD),
-                    in_flight: &busy,
+                    held: &busy,
                 };
                 outbox::claim_due(tx, now, LEASE.as_millis() as i64, limits)
             })));

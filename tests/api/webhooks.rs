@@ -841,7 +841,7 @@ async fn queued_and_in_flight_deliveries_survive_a_restart() {
             let limits = outbox::ClaimLimits {
                 total: 16,
                 per_target: 16,
-                in_flight: &none,
+                held: &none,
             };
             outbox::claim_due(tx, now, 60_000, limits)
         })
