@@ -26,13 +26,6 @@ use actix_web::{web, HttpResponse};
 use convene::config::Settings;
 use convene::startup::Application;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 const EVENT_COLUMNS: &str = "calendar_id, ical_uid, start_time, end_time,
     is_all_day, title, organizer_email, attendees, is_recurring, is_hosted_by_me, self_response,
     meeting_platform, meeting_url, is_deleted, raw, content_hash, created_at, updated_at";
@@ -100,9 +93,9 @@ fn summary(mut all: Vec<Duration>, secs: u64) -> (f64, Duration) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let events = env_usize("BENCH_EVENTS", 100_000);
-    let secs = env_usize("BENCH_SECS", 10) as u64;
-    let conns = env_usize("BENCH_CONNECTIONS", 32);
+    let events = common::env_usize("BENCH_EVENTS", 100_000);
+    let secs = common::env_usize("BENCH_SECS", 10) as u64;
+    let conns = common::env_usize("BENCH_CONNECTIONS", 32);
     let sim = convene_sim::start().await;
     let generated = sim.generate(20, 50, 42).await;
     let dir = tempfile::tempdir().unwrap();
@@ -224,7 +217,7 @@ async fn main() {
     };
     let before = loadavg();
     // Alternating rounds, so that a change in the machine's load falls on both.
-    let rounds = env_usize("BENCH_ROUNDS", 2).max(1);
+    let rounds = common::env_usize("BENCH_ROUNDS", 2).max(1);
     let phase = Duration::from_secs(secs) / rounds as u32;
     let (mut bare, mut list, mut bare_size, mut list_size) = (Vec::new(), Vec::new(), 0, 0);
     for _ in 0..rounds {

@@ -32,13 +32,6 @@ use convene::startup::Application;
 use convene::state::AppState;
 use convene_sim::{Endpoint, EventSpec, GeneratedAccount, SimHandle};
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
 /// A webhook receiver answering 200, recording when each calendar's webhook arrived.
@@ -312,10 +305,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let calendars = env_usize("BENCH_CALENDARS", 200);
-    let changes = env_usize("BENCH_CHANGES", 100).min(calendars);
-    let spacing = Duration::from_millis(env_usize("BENCH_SPACING_MS", 500) as u64);
-    let push_hours = env_usize("BENCH_PUSH_IDLE_HOURS", 168) as u64;
+    let calendars = common::env_usize("BENCH_CALENDARS", 200);
+    let changes = common::env_usize("BENCH_CHANGES", 100).min(calendars);
+    let spacing = Duration::from_millis(common::env_usize("BENCH_SPACING_MS", 500) as u64);
+    let push_hours = common::env_usize("BENCH_PUSH_IDLE_HOURS", 168) as u64;
     println!(
         "push benchmark: {calendars} calendars, {changes} changes {} ms apart",
         spacing.as_millis()

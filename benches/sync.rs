@@ -26,13 +26,6 @@ use convene::state::{AppState, Clock, KeyedLocks, Wakers};
 use convene::store::events::{EventQuery, Ordering};
 use convene_sim::Endpoint;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -53,9 +46,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let calendars = env_usize("BENCH_CALENDARS", 1000);
-    let events = env_usize("BENCH_EVENTS", 200);
-    let idle_calendars = env_usize("BENCH_IDLE_CALENDARS", calendars.min(200));
+    let calendars = common::env_usize("BENCH_CALENDARS", 1000);
+    let events = common::env_usize("BENCH_EVENTS", 200);
+    let idle_calendars = common::env_usize("BENCH_IDLE_CALENDARS", calendars.min(200));
     println!("sync benchmark: {calendars} calendars x {events} generated events");
 
     let sim = convene_sim::start().await;
@@ -189,7 +182,7 @@ async fn run() -> anyhow::Result<()> {
 
     // ---- 4. Listing at a million events
     let raw_path = dir.path().join("raw.db");
-    let target = env_usize("BENCH_LIST_ROWS", 1_000_000) as i64;
+    let target = common::env_usize("BENCH_LIST_ROWS", 1_000_000) as i64;
     tokio::task::spawn_blocking(move || list_at_scale(&raw_path, target)).await??;
 
     println!(

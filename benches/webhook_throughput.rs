@@ -6,6 +6,9 @@
 //! number of messages (default 5000), `BENCH_KEYS` the number of distinct ordering keys
 //! (default 1000; one key means strictly one message at a time).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,13 +24,6 @@ use futures_util::StreamExt;
 
 /// Requests the plain loop keeps in flight: as many as Convene sends to one endpoint at once.
 const BASELINE_IN_FLIGHT: usize = convene::webhooks::deliver::PER_TARGET;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A receiver that answers 200 with an empty body and counts requests.
 fn start_receiver() -> (String, Arc<AtomicUsize>) {
@@ -150,8 +146,8 @@ async fn raw_rate(url: &str, n: usize, concurrency: usize) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let n = env_usize("BENCH_MESSAGES", 5000);
-    let keys = env_usize("BENCH_KEYS", 1000).max(1);
+    let n = common::env_usize("BENCH_MESSAGES", 5000);
+    let keys = common::env_usize("BENCH_KEYS", 1000).max(1);
     let dir = tempfile::tempdir().unwrap();
     let state = build_app(dir.path()).await;
     let (url, count) = start_receiver();

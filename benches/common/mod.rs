@@ -1,4 +1,6 @@
 //! Setup shared by the benchmarks; each includes it with `#[path = "common/mod.rs"] mod common;`.
+// Each benchmark uses part of it.
+#![allow(dead_code)]
 
 use convene::domain::{CalendarKind, CalendarStatus, Platform};
 use convene::state::AppState;
@@ -43,4 +45,12 @@ pub async fn insert_generated(
         })
         .await
         .expect("calendars inserted")
+}
+
+/// A number from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }

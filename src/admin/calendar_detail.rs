@@ -12,8 +12,11 @@ use crate::store::calendars::{self as cal_store, Calendar};
 use crate::store::StoreError;
 
 use super::calendars::{platform_name, status_tone};
-use super::render::{render, when, when_or, AdminError, AdminResult, Layout};
+use super::render::{
+    render, seconds, sync_lag_behind, when, when_or, AdminError, AdminResult, Layout,
+};
 use super::session::AdminSession;
+use std::time::Duration;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(super::page("/calendars/{id}/").route(web::get().to(show)));
@@ -68,14 +71,13 @@ struct LagView {
 }
 
 impl LagView {
-    fn new(lag: crate::store::sync::CalendarSyncLag, interval_ms: i64) -> Option<Self> {
-        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
+    fn new(lag: crate::store::sync::CalendarSyncLag, interval: Duration) -> Option<Self> {
         let last = lag.last_ms?;
         let worst = lag.worst_ms.unwrap_or(last);
         Some(LagView {
-            last: secs(last),
-            worst: secs(worst),
-            behind: worst > interval_ms / 10,
+            last: seconds(last),
+            worst: seconds(worst),
+            behind: sync_lag_behind(worst, interval),
         })
     }
 }
@@ -172,7 +174,7 @@ async fn show(
         incremental: events.incremental,
         push,
         unreadable,
-        lag: LagView::new(lag, state.settings.sync_interval.as_millis() as i64),
+        lag: LagView::new(lag, state.settings.sync_interval),
         external_id,
         cal,
     };

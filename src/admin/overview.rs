@@ -14,7 +14,7 @@ use crate::store::{self, StoreError};
 
 use super::checklist::Step;
 use super::errors_plain;
-use super::render::{render, when_or, AdminResult, Layout};
+use super::render::{render, seconds, sync_lag_behind, when_or, AdminResult, Layout};
 use super::session::AdminSession;
 use super::system::SystemInfo;
 
@@ -118,18 +118,16 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
         state.sync_lag.percentiles(),
         widgets.iter_mut().find(|w| w.title == "Calendars"),
     ) {
-        // Behind when the slow syncs start more than a tenth of the interval late.
-        let budget = state.settings.sync_interval.as_millis() as i64 / 10;
-        let secs = |ms: i64| format!("{:.1} s", ms as f64 / 1000.0);
-        w.stats.push(Stat::new("sync lag p50", secs(p50), ""));
+        let behind = sync_lag_behind(p95, state.settings.sync_interval);
+        w.stats.push(Stat::new("sync lag p50", seconds(p50), ""));
         w.stats.push(Stat::new(
-            if p95 > budget {
+            if behind {
                 "sync lag p95: falling behind"
             } else {
                 "sync lag p95"
             },
-            secs(p95),
-            if p95 > budget { "bad" } else { "good" },
+            seconds(p95),
+            if behind { "bad" } else { "good" },
         ));
     }
     let page = OverviewPage {
