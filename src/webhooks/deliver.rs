@@ -112,15 +112,20 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
             let room = (CONCURRENCY * (1 + AHEAD)).saturating_sub(held.values().sum());
             asked = room;
             recording = Some(Box::pin(state.store.write(move |tx| {
-                for (_, r) in &results {
-                    count(outbox::record_attempt(tx, r, &p)?);
-                }
+                // Counted once committed (a rolled-back record is sent and counted again).
+                let recorded = results
+                    .iter()
+                    .map(|(_, r)| outbox::record_attempt(tx, r, &p))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let limits = outbox::ClaimLimits {
                     total: room,
                     per_target: PER_TARGET * (1 + AHEAD),
                     held: &busy,
                 };
-                outbox::claim_due(tx, now, LEASE.as_millis() as i64, limits)
+                Ok((
+                    recorded,
+                    outbox::claim_due(tx, now, LEASE.as_millis() as i64, limits)?,
+                ))
             })));
         }
         if recording.is_none() && running.is_empty() && waiting.is_empty() {
@@ -135,7 +140,8 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
         match step {
             Step::Recorded(r) => {
                 recording = None;
-                let claimed = r?;
+                let (recorded, claimed) = r?;
+                recorded.into_iter().for_each(count);
                 more = asked > 0 && claimed.len() >= asked;
                 for delivery in claimed {
                     *held.entry(delivery.target_key.clone()).or_insert(0) += 1;
@@ -159,7 +165,7 @@ pub async fn deliver_due(state: &AppState) -> anyhow::Result<usize> {
     }
 }
 
-type TxOutcome = Result<Vec<ClaimedDelivery>, crate::store::StoreError>;
+type TxOutcome = Result<(Vec<outbox::Recorded>, Vec<ClaimedDelivery>), crate::store::StoreError>;
 
 enum Step {
     Recorded(TxOutcome),
