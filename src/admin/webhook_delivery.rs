@@ -122,15 +122,13 @@ async fn show(
                 ok: a.status_code.is_some_and(|c| (200..300).contains(&c)) && a.error.is_none(),
                 latency_ms: a.latency_ms,
                 response: a.response_body.filter(|b| !b.is_empty()),
-                error: a.error.as_deref().map(|e| {
-                    let mut p = errors_plain::explain(e);
-                    if p.plain == "Timed out" {
-                        p.plain = format!(
-                            "Timed out after {} s",
-                            crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs()
-                        );
-                    }
-                    p
+                // The error's words only (a status code alone is shown in its own column).
+                error: a.error.as_deref().and_then(|e| {
+                    errors_plain::attempt(
+                        None,
+                        Some(e),
+                        crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs(),
+                    )
                 }),
             })
             .collect(),

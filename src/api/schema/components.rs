@@ -49,7 +49,12 @@ pub(super) fn components() -> Value {
                 "type": "object",
                 "description": "`{\"detail\": ...}` or `{\"<field>\": [\"<message>\"]}`.",
             },
-            "Health": object(&["status"], json!({ "status": string(), "database": string() })),
+            "Health": object(&["status"], json!({
+                "status": string(),
+                "database": string(),
+                // `/readyz/` on 503: why.
+                "reason": { "type": "string", "enum": ["database_file_changed", "write_failed"] },
+            })),
             "Secret": object(&["secret"], json!({ "secret": string() })),
             "AccessToken": object(&["token", "expires_at"],
                 json!({ "token": string(), "expires_at": time() })),
