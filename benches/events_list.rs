@@ -84,6 +84,21 @@ async fn load(url: &str, auth: &str, conns: usize, time: Duration) -> (Vec<Durat
     (all, size)
 }
 
+/// This process's CPU time (user + system) so far, in seconds.
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends at the last ')'): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0.0))
+        .collect();
+    f.get(11)
+        .zip(f.get(12))
+        .map_or(0.0, |(u, s)| (u + s) / 100.0)
+}
+
 /// Requests/s and p99 of latencies gathered over `secs`.
 fn summary(mut all: Vec<Duration>, secs: u64) -> (f64, Duration) {
     all.sort();
@@ -220,14 +235,21 @@ async fn main() {
     let rounds = common::env_usize("BENCH_ROUNDS", 2).max(1);
     let phase = Duration::from_secs(secs) / rounds as u32;
     let (mut bare, mut list, mut bare_size, mut list_size) = (Vec::new(), Vec::new(), 0, 0);
+    // CPU seconds of this process (server and client) spent in each handler's phases.
+    let (mut bare_cpu, mut list_cpu) = (0.0, 0.0);
     for _ in 0..rounds {
+        let cpu = process_cpu_secs();
         let (lat, size) = load(&bare_url, &auth, conns, phase).await;
+        bare_cpu += process_cpu_secs() - cpu;
         bare.extend(lat);
         bare_size = size;
+        let cpu = process_cpu_secs();
         let (lat, size) = load(&url, &auth, conns, phase).await;
+        list_cpu += process_cpu_secs() - cpu;
         list.extend(lat);
         list_size = size;
     }
+    let (bare_n, list_n) = (bare.len().max(1) as f64, list.len().max(1) as f64);
     let (bare_rps, bare_p99) = summary(bare, secs);
     let (list_rps, list_p99) = summary(list, secs);
     println!(
@@ -239,6 +261,15 @@ async fn main() {
     );
     println!(
         "  events list (page of 100): {list_rps:.0} req/s, p99 {list_p99:.1?} ({list_size} bytes)"
+    );
+    println!(
+        "  CPU (server and client, of {} cores) per request: bare {:.0} us ({:.0}% busy), \
+         list {:.0} us ({:.0}% busy)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        bare_cpu / bare_n * 1e6,
+        bare_cpu / secs as f64 * 100.0,
+        list_cpu / list_n * 1e6,
+        list_cpu / secs as f64 * 100.0,
     );
     println!(
         "  ratio: {:.2}x the bare handler (target >= 0.3x, p99 <= 50 ms at {conns} connections)",

@@ -1,12 +1,9 @@
 //! `GET /api/v2/calendar-events/` and `GET /api/v2/calendar-events/{id}/`.
 
-use std::sync::LazyLock;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use tokio::sync::Semaphore;
 
 use crate::api::auth::ApiKeyAuth;
 use crate::api::pagination::{build_page, PageRequest};
@@ -135,12 +132,11 @@ async fn list(
     let by_updated = q.ordering == Ordering::UpdatedAt;
     let page_size = page.page_size;
     // Each event is written straight from SQLite's row (borrowed, nothing copied into
-    // owned fields) on the blocking pool; the page's bots in a fixed number of queries,
+    // owned fields), in place when it can (`Store::read_in_place`); the page's bots in a fixed number of queries,
     // only for events on a bot, spliced in where each event's `bots` goes.
-    let permit = PAGE_READS.acquire().await.map_err(ApiError::internal)?;
     let (written, rows, mut bots) = state
         .store
-        .read(move |c| {
+        .read_in_place(move |c| {
             // Room for the head and typical events (about 2 KB each, 4 KB kept): rarely regrown.
             let mut written = Vec::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
             written.resize(HEAD_ROOM, b' ');
@@ -181,7 +177,6 @@ async fn list(
             Ok::<_, store::StoreError>((written, rows, bots))
         })
         .await?;
-    drop(permit);
     let body = build_page(&state, &req, &page, rows, |w| {
         (json!([ordering, w.key]), w.id.clone())
     });
@@ -228,14 +223,6 @@ async fn list(
 
 /// Room kept before a page's events for its head (`{"next":…,"previous":…,"results":[`).
 const HEAD_ROOM: usize = 2048;
-
-/// How many events pages are read at once: a page is CPU work on the blocking pool, and more
-/// pages at once than cores (twice, for reads waiting on the disk) would only park threads
-/// on the connection pool and switch between them. The rest wait here, without a thread.
-static PAGE_READS: LazyLock<Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    Semaphore::new((2 * cores).clamp(2, store::READ_POOL_SIZE as usize))
-});
 
 /// A listed event written into the page's buffer: its sort key and id (for the cursors),
 /// and where its bytes are, `span.0..span.2`; an event on a bot has its `bots` left out,

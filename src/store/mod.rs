@@ -1,7 +1,7 @@
 //! Storage: the only module that runs SQL.
 //!
 //! One SQLite file in WAL mode behind an r2d2 pool. Every call runs on tokio's blocking pool
-//! (never on an async worker). Writes that read first go through [`Store::write`], which opens
+//! (never on an async worker), except short page reads by [`Store::read_in_place`]. Writes that read first go through [`Store::write`], which opens
 //! `BEGIN IMMEDIATE` so two writers never both read and then collide on upgrade.
 //! Times are stored as Unix milliseconds (INTEGER) and converted at the API boundary.
 
@@ -13,6 +13,7 @@ pub mod calendar_admin;
 pub mod calendar_users;
 pub mod calendars;
 pub mod events;
+mod in_place;
 pub mod jobs;
 pub mod migrations;
 pub mod ops;
@@ -62,6 +63,7 @@ pub struct Store {
     checkpointer: std::sync::Arc<Checkpointer>,
     /// Every write transaction of this process (see [`Writer`]).
     writer: Writer,
+    in_place: std::sync::Arc<in_place::InPlaceReads>,
 }
 
 /// What a write transaction needs on the blocking pool. This process's writes run one at
@@ -224,6 +226,7 @@ impl Store {
                 conn: Default::default(),
                 checkpointer,
             },
+            in_place: std::sync::Arc::new(in_place::InPlaceReads::new(READ_POOL_SIZE)),
         })
     }
 
@@ -280,6 +283,38 @@ impl Store {
         })
         .await
         .map_err(|e| E::from(StoreError::Task(e.to_string())))?
+    }
+
+    /// Runs a short, indexed read `f` (a page of a list) on the calling thread when a pooled
+    /// connection is free at once, without the blocking pool's two hand-offs; else, or for a
+    /// while after an in-place read went to the disk or held its thread long, on
+    /// the blocking pool as [`Store::read`] (at most twice the cores at once; the rest wait
+    /// without a thread). Never for a read that can be long or wait (see `in_place`).
+    pub async fn read_in_place<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        if self.in_place.open() {
+            if let Some(conn) = self.pool.try_get() {
+                let (started, disk) = (std::time::Instant::now(), in_place::thread_disk_reads());
+                let out = f(&conn);
+                drop(conn);
+                let read_the_disk = disk
+                    .zip(in_place::thread_disk_reads())
+                    .is_some_and(|(a, b)| b > a);
+                self.in_place.took(started.elapsed(), read_the_disk);
+                return out;
+            }
+        }
+        let _permit = self
+            .in_place
+            .fallback
+            .acquire()
+            .await
+            .map_err(|e| E::from(StoreError::Task(e.to_string())))?;
+        self.read(f).await
     }
 
     /// Runs `f` inside `BEGIN IMMEDIATE … COMMIT` on the blocking pool; an `Err` rolls back.
