@@ -107,7 +107,7 @@ impl Application {
             .await??;
         }
         crate::admin::announce_setup_link(&state).await?;
-        crate::push::announce_mode(&state).await?;
+        crate::push::announce_mode(&state.settings);
         crate::webhooks::deliver::release_stale_leases(&state).await?;
         let server = run(listener, state.clone(), extra)?;
         let metrics_port = match api::metrics::start_listener(&state)? {

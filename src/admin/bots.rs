@@ -8,6 +8,7 @@ use actix_web::web;
 use askama::Template;
 use rusqlite::Connection;
 
+use crate::config::Settings;
 use crate::domain::{BotMode, BotStatus, LinkSource};
 use crate::state::AppState;
 use crate::store::bots::{self as bot_store, Bot};
@@ -183,7 +184,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
 }
 
 /// The overview tile: upcoming bots, failed bots and backend calls in trouble.
-pub(super) fn widget(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+pub(super) fn widget(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let counts = bot_admin::counts(c)?;
     let failed = bot_store::failed_bot_count(c)?;
     let bad = |n: i64| if n > 0 { "bad" } else { "" };

@@ -111,7 +111,7 @@ pub fn explain(raw: &str) -> PlainError {
         || lower.contains("unexpected eof")
     {
         "The connection closed before an answer arrived"
-    } else if lower.contains("rate limit") || lower.contains("429") {
+    } else if lower.contains("rate limit") || says_status_429(&lower) {
         "Rate limited by the provider (HTTP 429)"
     } else if lower.contains("not sent: cannot sign") {
         "Not sent: the signing secret could not be opened (master key?)"
@@ -154,6 +154,20 @@ pub fn attempt(
     }
 }
 
+/// Whether a (lower-cased) text reports the HTTP status 429 the way Convene writes
+/// statuses ("HTTP 429", "Zoom answered 429", "status 429", "429 Too Many Requests"), so
+/// an id or a URL that merely contains the digits does not read as rate limiting.
+fn says_status_429(lower: &str) -> bool {
+    const BEFORE: &[&str] = &["http ", "answered ", "status ", "status: ", "error "];
+    lower.match_indices("429").any(|(at, _)| {
+        let (head, tail) = (&lower[..at], &lower[at + 3..]);
+        let alone = !head.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !tail.starts_with(|c: char| c.is_ascii_alphanumeric());
+        alone
+            && (BEFORE.iter().any(|b| head.ends_with(b)) || tail.starts_with(" too many requests"))
+    })
+}
+
 /// Up to the first `: ` or 120 characters: the words before a chain of causes.
 fn first_sentence(raw: &str) -> String {
     let raw = raw.trim();
@@ -189,5 +203,26 @@ mod tests {
             .plain
             .starts_with("Refresh token revoked"));
         assert_eq!(explain("plain words").raw, None);
+    }
+
+    #[test]
+    fn only_a_429_status_reads_as_rate_limiting() {
+        for raw in [
+            "Zoom answered 429",
+            "create answered 429: slow down",
+            "error (HTTP 429)",
+            "status 429",
+            "429 Too Many Requests",
+            "rate limited by the provider (429)",
+        ] {
+            assert!(explain(raw).plain.starts_with("Rate limited"), "{raw}");
+        }
+        for raw in [
+            "google answered 404: event evt_84291c not found",
+            "graph answered 400: bad id 429",
+            "the access_token_callback_url answered 500: https://cb.example/u/429/token",
+        ] {
+            assert!(!explain(raw).plain.starts_with("Rate limited"), "{raw}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use actix_web::web;
 use askama::Template;
 use rusqlite::Connection;
 
+use crate::config::Settings;
 use crate::domain::{CalendarStatus, ZoomCredentialStatus};
 use crate::state::AppState;
 use crate::store::{self, StoreError};
@@ -72,8 +73,8 @@ impl Widget {
     }
 }
 
-/// Builds a widget from the database; `now_ms` is the app clock.
-pub type WidgetFn = fn(&Connection, i64) -> Result<Widget, StoreError>;
+/// Builds a widget from the database and the settings; `now_ms` is the app clock.
+pub type WidgetFn = fn(&Connection, &Settings, i64) -> Result<Widget, StoreError>;
 
 /// The overview's widgets, in order. Add yours here.
 pub const WIDGETS: &[WidgetFn] = &[
@@ -105,7 +106,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
         .read(move |c| {
             let widgets = WIDGETS
                 .iter()
-                .map(|w| w(c, now))
+                .map(|w| w(c, &settings, now))
                 .collect::<Result<_, _>>()?;
             let facts = store::ops::setup_facts(c)?;
             let checklist = super::checklist::steps(&facts);
@@ -139,7 +140,7 @@ async fn show(session: AdminSession, state: web::Data<AppState>) -> AdminResult 
     render(&page.layout, &page)
 }
 
-fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+fn calendars(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let counted: HashMap<CalendarStatus, i64> =
         store::calendars::count_by_status(c)?.into_iter().collect();
     // Every status, zero when none.
@@ -173,7 +174,7 @@ fn calendars(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     })
 }
 
-fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+fn zoom(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let (healthy, unhealthy, apps) = store::overview::zoom_counts(c)?;
     Ok(Widget {
         title: "Zoom credentials",
@@ -198,15 +199,20 @@ fn zoom(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
 /// Every endpoint is in one of three states: delivering, failing since …, or disabled (and
 /// why); never counted twice. Failing and disabled ones are listed (disabled first), each
 /// linking to its page; the headline numbers turn red when any is disabled.
-fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+fn webhook_endpoints(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let all = store::webhook_endpoints::list_all(c)?;
     let disabled = all.iter().filter(|e| !e.enabled).count();
     let failing = all
         .iter()
         .filter(|e| e.enabled && e.failing_since.is_some())
         .count();
-    let delivering = all.len() - disabled - failing;
-    let mut troubled = store::webhook_endpoints::list_troubled(c)?;
+    let total = all.len();
+    let delivering = total - disabled - failing;
+    // What `store::webhook_endpoints::list_troubled` selects, without reading the table again.
+    let mut troubled: Vec<_> = all
+        .into_iter()
+        .filter(|e| e.failing_since.is_some() || e.disabled_reason.is_some())
+        .collect();
     // Disabled ones first: they receive nothing until someone acts.
     troubled.sort_by_key(|e| e.enabled);
     let row_links = troubled
@@ -247,7 +253,7 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
         wide: !rows.is_empty(),
         rows,
         row_links,
-        empty: if all.is_empty() {
+        empty: if total == 0 {
             "No webhook endpoints yet: add one on the Webhooks page."
         } else {
             "Every endpoint is delivering."
@@ -258,7 +264,7 @@ fn webhook_endpoints(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
 
 /// Failing deliveries grouped by target: how many are still retrying and how many were
 /// given up, the last error in plain words, and a link to the target's filtered log.
-fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+fn webhook_failures(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let groups = store::ops::failures_by_target(c, 10)?;
     let timeout = crate::webhooks::deliver::ATTEMPT_TIMEOUT.as_secs();
     let mut rows = Vec::new();
@@ -301,7 +307,7 @@ fn webhook_failures(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
     })
 }
 
-fn job_health(c: &Connection, now: i64) -> Result<Widget, StoreError> {
+fn job_health(c: &Connection, _: &Settings, now: i64) -> Result<Widget, StoreError> {
     let runs = store::jobs::list(c)?;
     let up_ms = crate::metrics::uptime_secs() as i64 * 1000;
     let mut stale = 0;

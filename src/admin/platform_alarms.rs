@@ -6,11 +6,12 @@ use rusqlite::Connection;
 use super::overview::{Stat, Widget};
 use super::render::when;
 use crate::calendars::client_alarm;
+use crate::config::Settings;
 use crate::store::{self, StoreError};
 
 /// "The Microsoft OAuth client … was refused at …": one row per platform whose client the
 /// provider refuses; red while any is.
-pub fn widget(c: &Connection, _now: i64) -> Result<Widget, StoreError> {
+pub fn widget(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, StoreError> {
     let alarms = store::platform_alarms::list(c)?;
     let rows: Vec<Vec<String>> = alarms
         .iter()

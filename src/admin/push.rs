@@ -4,6 +4,7 @@
 
 use rusqlite::Connection;
 
+use crate::config::Settings;
 use crate::domain::{CalendarStatus, Platform, PushState};
 use crate::store::calendars::Calendar;
 use crate::store::{self, StoreError};
@@ -87,8 +88,8 @@ pub fn view(
 }
 
 /// Overview tile: connected calendars by push state.
-pub fn widget(c: &Connection, now: i64) -> Result<Widget, StoreError> {
-    let enabled = store::push::enabled_setting(c)?;
+pub fn widget(c: &Connection, settings: &Settings, now: i64) -> Result<Widget, StoreError> {
+    let enabled = settings.push_enabled();
     let stats = store::push::count_by_state(c, enabled, now)?
         .into_iter()
         .map(|(state, n)| {

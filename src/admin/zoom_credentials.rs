@@ -142,12 +142,8 @@ async fn show(session: AdminSession, state: web::Data<AppState>, req: HttpReques
                 }
                 found
             };
-            let mut emails = HashMap::new();
-            for cred in &creds {
-                if let Some(e) = crate::store::search::zoom_credential_email(c, &cred.id)? {
-                    emails.insert(cred.id.clone(), e);
-                }
-            }
+            let ids: Vec<&str> = creds.iter().map(|cred| cred.id.as_str()).collect();
+            let emails = crate::store::search::zoom_credential_emails(c, &ids)?;
             Ok::<_, StoreError>((creds, zs::list_all_apps(c)?, emails))
         })
         .await?;

@@ -108,14 +108,38 @@ async fn locked_detached(
 ) -> Result<AccessToken, TokenError> {
     let guard = state.locks.lock(LockName::CalendarToken(calendar_id)).await;
     let (st, id) = (state.clone(), calendar_id.to_string());
-    state
+    let ran = state
         .detached
         .run(async move {
             let _guard = guard;
-            refresh_locked(&st, &id, mode).await
+            let result = refresh_locked(&st, &id, mode).await;
+            if let (Mode::Scheduled, Err(TokenError::Internal(e))) = (mode, &result) {
+                put_off(&st, &id, e).await;
+            }
+            result
         })
-        .await
-        .map_err(TokenError::Internal)?
+        .await;
+    match ran {
+        Ok(result) => result,
+        Err(e) => {
+            // The task panicked and dropped its guard: put off under the lock again.
+            if mode == Mode::Scheduled {
+                let _guard = lock_calendar(state, calendar_id).await;
+                put_off(state, calendar_id, &e).await;
+            }
+            Err(TokenError::Internal(e))
+        }
+    }
+}
+
+/// A sweep refresh that failed for a reason of Convene's own (a secret that cannot be
+/// opened, a database error) is recorded and put off like any failure, so this calendar
+/// does not stay first in the queue. The caller holds the calendar's lock.
+async fn put_off(state: &AppState, id: &str, error: &str) {
+    tracing::error!(calendar_id = %id, error = %error, "token refresh failed");
+    if let Ok(cal) = load(state, id).await {
+        let _ = record_failure(state, &cal, format!("internal error: {error}"), None).await;
+    }
 }
 
 /// A short random pause between refreshes of a sweep, so they do not leave in a burst.
@@ -170,17 +194,8 @@ pub async fn refresh_due(state: &AppState) -> anyhow::Result<SweepReport> {
             if n > 0 {
                 stagger_pause().await;
             }
-            let result = locked_detached(state, &id, Mode::Scheduled).await;
-            if let Err(TokenError::Internal(e)) = &result {
-                // Not the provider's answer (a secret that cannot be opened, a database
-                // error): recorded and put off like any failure, so this calendar does
-                // not stay first in the queue and the others go on.
-                tracing::error!(calendar_id = %id, error = %e, "token refresh failed");
-                if let Ok(cal) = load(state, &id).await {
-                    let _ = record_failure(state, &cal, format!("internal error: {e}"), None).await;
-                }
-            }
-            result
+            // An internal failure is put off under the lock (`locked_detached`).
+            locked_detached(state, &id, Mode::Scheduled).await
         })
         // A few at a time: providers rate-limit, and the machine is small.
         .buffer_unordered(4)
@@ -349,11 +364,7 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
         // The platform's client was refused: no call until it is replaced (or a probe is due).
         if let Some(why) = client_alarm::paused(state, cal.platform, &client.client_id, now).await?
         {
-            record_failure(state, &cal, why.clone(), None).await?;
-            if let Some(t) = cached(state, &cal, 30_000)? {
-                return Ok(t);
-            }
-            return Err(TokenError::Transient(why));
+            return soft_failure(state, &cal, why.clone(), None, why).await;
         }
     }
     let refresh_token = cal
@@ -383,14 +394,11 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
             client_alarm::raise(state, platform, &client.client_id, &code, &message).await?;
             let text = format!("{code}: {message}");
             tracing::warn!(calendar_id = %id, error = %text, "platform OAuth client refused; will retry");
-            record_failure(state, &cal, text.clone(), None).await?;
-            if let Some(t) = cached(state, &cal, 30_000)? {
-                return Ok(t);
-            }
-            Err(TokenError::Transient(format!(
+            let error = format!(
                 "the {} OAuth client was refused: {text}",
                 platform.display()
-            )))
+            );
+            soft_failure(state, &cal, text, None, error).await
         }
         Err(OAuthError::Permanent { code, message })
         | Err(OAuthError::ClientRefused { code, message }) => {
@@ -403,27 +411,13 @@ async fn refresh_locked(state: &AppState, id: &str, mode: Mode) -> Result<Access
             retry_after,
         }) => {
             tracing::warn!(calendar_id = %id, error = %message, "token refresh failed; will retry");
-            record_failure(
-                state,
-                &cal,
-                message.clone(),
-                retry_after.map(|d| d.as_millis() as i64),
-            )
-            .await?;
-            // A token that still works beats an error.
-            if let Some(t) = cached(state, &cal, 30_000)? {
-                return Ok(t);
-            }
-            Err(TokenError::Transient(message))
+            let retry_after_ms = retry_after.map(|d| d.as_millis() as i64);
+            soft_failure(state, &cal, message.clone(), retry_after_ms, message).await
         }
         Err(OAuthError::Other { code, message }) => {
             let text = format!("{code}: {message}");
             tracing::warn!(calendar_id = %id, error = %text, "token refresh refused; will retry");
-            record_failure(state, &cal, text.clone(), None).await?;
-            if let Some(t) = cached(state, &cal, 30_000)? {
-                return Ok(t);
-            }
-            Err(TokenError::Transient(text))
+            soft_failure(state, &cal, text.clone(), None, text).await
         }
     }
 }
@@ -574,6 +568,22 @@ async fn disconnect(
         state.wake.webhooks.notify_one();
     }
     Ok(())
+}
+
+/// The tail of every transient failure: record it (backoff), then hand out a token that
+/// still works rather than an error.
+async fn soft_failure(
+    state: &AppState,
+    cal: &Calendar,
+    recorded: String,
+    retry_after_ms: Option<i64>,
+    error: String,
+) -> Result<AccessToken, TokenError> {
+    record_failure(state, cal, recorded, retry_after_ms).await?;
+    if let Some(t) = cached(state, cal, 30_000)? {
+        return Ok(t);
+    }
+    Err(TokenError::Transient(error))
 }
 
 /// Transient failure: status unchanged, retry after a backoff (or the provider's hint).

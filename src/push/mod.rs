@@ -22,6 +22,7 @@ pub mod renew;
 use std::future::Future;
 
 use crate::calendars::tokens::{self, TokenError};
+use crate::config::Settings;
 use crate::state::AppState;
 use crate::store;
 
@@ -105,9 +106,8 @@ where
     }
 }
 
-/// Logs whether push is on (and why) at start, and records it for the admin overview.
-pub async fn announce_mode(state: &AppState) -> Result<(), store::StoreError> {
-    let settings = &state.settings;
+/// Logs whether push is on (and why) at start.
+pub fn announce_mode(settings: &Settings) {
     let enabled = settings.push_enabled();
     let https = settings.public_url.scheme() == "https";
     if enabled && !https {
@@ -115,16 +115,4 @@ pub async fn announce_mode(state: &AppState) -> Result<(), store::StoreError> {
     } else {
         tracing::info!(enabled, mode = ?settings.push, "push notifications");
     }
-    let now = state.now_ms();
-    state
-        .store
-        .write(move |tx| {
-            store::settings::set(
-                tx,
-                store::push::ENABLED_SETTING,
-                if enabled { "1" } else { "0" },
-                now,
-            )
-        })
-        .await
 }

@@ -588,12 +588,3 @@ pub fn count_by_state(
         (PushState::Polling, total - live - pending),
     ])
 }
-
-/// `settings` key: whether push was on when the server started ("1" / "0"), for pages
-/// that only see the database.
-pub const ENABLED_SETTING: &str = "push_enabled";
-
-/// Whether push was on at the last start (true when never recorded).
-pub fn enabled_setting(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(super::settings::get(conn, ENABLED_SETTING)?.as_deref() != Some("0"))
-}

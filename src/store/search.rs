@@ -116,15 +116,19 @@ pub fn set_zoom_credential_email(
     Ok(())
 }
 
-/// The stored Zoom account email of a credential, if known.
-pub fn zoom_credential_email(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
-    use rusqlite::OptionalExtension;
-    Ok(conn
-        .query_row(
-            "SELECT email FROM zoom_oauth_credentials WHERE id = ?1",
-            [id],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .optional()?
-        .flatten())
+/// The stored Zoom account emails of credentials, by id (those not known are absent), in
+/// one query for a whole page.
+pub fn zoom_credential_emails(
+    conn: &Connection,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let ids = serde_json::to_string(ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, email FROM zoom_oauth_credentials
+         WHERE id IN (SELECT value FROM json_each(?1)) AND email IS NOT NULL",
+    )?;
+    let emails = stmt
+        .query_map([ids], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(emails)
 }

@@ -442,7 +442,10 @@ async fn search_finds_calendars_users_deliveries_and_zoom_credentials() {
         assert!(!html.contains(&other_cred), "{q}");
     }
     let (_, html) = page(&app, &client, "/admin/zoom/credentials/").await;
-    assert!(html.contains("zoomer@acme.test"), "the email is shown");
+    assert!(
+        html.contains("zoomer@acme.test") && html.contains("someone@acme.test"),
+        "every row's email is shown"
+    );
 }
 
 fn urlencode(s: &str) -> String {
