@@ -2,6 +2,7 @@
 //! configuration and the error handlers that keep every error a JSON body.
 
 pub mod auth;
+pub mod body_buffer;
 pub mod cors;
 pub mod docs;
 pub mod health;

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::api::auth::ApiKeyAuth;
+use crate::api::body_buffer::BodyBuffer;
 use crate::api::pagination::{build_page, PageRequest};
 use crate::api::params::{parse_bool, parse_time};
 use crate::api::{parse_id, resource};
@@ -138,7 +139,7 @@ async fn list(
         .store
         .read_in_place(move |c| {
             // Room for the head and typical events (about 2 KB each, 4 KB kept): rarely regrown.
-            let mut written = Vec::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
+            let mut written = BodyBuffer::with_capacity(HEAD_ROOM + page_size * 4096 + 2);
             written.resize(HEAD_ROOM, b' ');
             let mut rows: Vec<Written> = Vec::with_capacity(q.limit);
             store::events::for_each_api_row(c, &q, |r| {
@@ -196,7 +197,7 @@ async fn list(
         let at = HEAD_ROOM - head.len();
         written[at..HEAD_ROOM].copy_from_slice(&head);
         written.extend_from_slice(b"]}");
-        let bytes = web::Bytes::from(written).slice(at..);
+        let bytes = written.into_bytes().slice(at..);
         return Ok(HttpResponse::Ok().content_type(json_type).body(bytes));
     }
     let mut out = head;
@@ -235,19 +236,17 @@ struct Written {
     span: (usize, usize, usize),
 }
 
-/// Writes `"name":` after a `{` or a `,`.
-fn key(out: &mut Vec<u8>, name: &str) {
-    if out.last() != Some(&b'{') {
-        out.push(b',');
-    }
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-}
-
-/// A JSON string, escaped as serde_json escapes it.
+/// A JSON string, escaped as serde_json escapes it; one without anything to escape (ids,
+/// URLs, most titles) is copied as it is.
 fn string(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+    }
 }
 
 fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
@@ -261,35 +260,36 @@ fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 /// and including `"bots":`, with `raw` copied from the stored text (written by the sync as
 /// JSON) unparsed; returns where the `bots` value goes. [`write_event_tail`] writes the rest.
 fn write_event_head(out: &mut Vec<u8>, e: &store::events::ApiRow) -> usize {
-    out.push(b'{');
-    key(out, "id");
+    out.extend_from_slice(b"{\"id\":");
     string(out, e.id);
-    key(out, "calendar_id");
+    out.extend_from_slice(b",\"calendar_id\":");
     string(out, e.calendar_id);
-    key(out, "platform");
+    out.extend_from_slice(b",\"platform\":");
     string(out, e.platform.v2_name());
-    key(out, "platform_id");
+    out.extend_from_slice(b",\"platform_id\":");
     string(out, e.platform_id);
-    key(out, "ical_uid");
+    out.extend_from_slice(b",\"ical_uid\":");
     opt_string(out, e.ical_uid);
-    key(out, "start_time");
+    out.extend_from_slice(b",\"start_time\":");
     write_time(out, e.start_time);
-    key(out, "end_time");
+    out.extend_from_slice(b",\"end_time\":");
     write_time(out, e.end_time);
-    key(out, "meeting_platform");
+    out.extend_from_slice(b",\"meeting_platform\":");
     opt_string(out, e.meeting_platform);
-    key(out, "meeting_url");
+    out.extend_from_slice(b",\"meeting_url\":");
     opt_string(out, e.meeting_url);
-    key(out, "is_deleted");
-    out.extend_from_slice(if e.is_deleted { b"true" } else { b"false" });
-    key(out, "raw");
-    let raw = e.raw.trim();
+    out.extend_from_slice(if e.is_deleted {
+        b",\"is_deleted\":true,\"raw\":"
+    } else {
+        b",\"is_deleted\":false,\"raw\":"
+    });
+    let raw = e.raw.trim_ascii();
     if raw.is_empty() {
         out.extend_from_slice(b"null");
     } else {
-        out.extend_from_slice(raw.as_bytes());
+        out.extend_from_slice(raw);
     }
-    key(out, "bots");
+    out.extend_from_slice(b",\"bots\":");
     out.len()
 }
 
@@ -325,19 +325,30 @@ pub fn write_time(out: &mut Vec<u8>, ms: i64) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let (secs, milli) = (in_day / 1000, in_day % 1000);
     let mut b = *b"\"0000-00-00T00:00:00.000Z\"";
-    let mut put = |at: usize, width: usize, mut v: i64| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (v % 10) as u8;
-            v /= 10;
+    // Two digits at a time from a table (this runs four times per listed event).
+    const PAIRS: [u8; 200] = {
+        let mut t = [0u8; 200];
+        let mut i = 0;
+        while i < 100 {
+            t[2 * i] = b'0' + (i / 10) as u8;
+            t[2 * i + 1] = b'0' + (i % 10) as u8;
+            i += 1;
         }
+        t
     };
-    put(1, 4, year);
-    put(6, 2, month);
-    put(9, 2, day);
-    put(12, 2, secs / 3600);
-    put(15, 2, secs / 60 % 60);
-    put(18, 2, secs % 60);
-    put(21, 3, milli);
+    let mut two = |at: usize, v: i64| {
+        let v = v as usize * 2;
+        b[at..at + 2].copy_from_slice(&PAIRS[v..v + 2]);
+    };
+    two(1, year / 100);
+    two(3, year % 100);
+    two(6, month);
+    two(9, day);
+    two(12, secs / 3600);
+    two(15, secs / 60 % 60);
+    two(18, secs % 60);
+    two(22, milli % 100);
+    b[21] = b'0' + (milli / 100) as u8;
     out.extend_from_slice(&b);
 }
 
@@ -362,4 +373,28 @@ async fn get_one(
     let id = parse_id(&path)?;
     let event = event_json(&state, &id).await?.ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(event))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strings_are_written_as_serde_writes_them() {
+        let mut samples: Vec<String> = [
+            "",
+            "plain-id_123",
+            "https://meet.google.com/abc-defg-hij?pwd=x&y=1",
+            "a \"quoted\" \\ back\\slash",
+            "tab\tnew\nline\r",
+            "Üñí 日本 🎉",
+            "del\u{7f} nul\u{0} esc\u{1b} us\u{1f}",
+        ]
+        .map(String::from)
+        .to_vec();
+        samples.extend((0u8..=0x7f).map(|b| format!("x{}y", b as char)));
+        for s in samples {
+            let mut out = Vec::new();
+            super::string(&mut out, &s);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
 }

@@ -456,11 +456,13 @@ pub fn list(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, Store
 
 /// The columns the events API shows, in [`ApiRow`] order: no attendees, title or other
 /// normalized fields it does not show, so SQLite neither decodes nor copies them.
-const API_SELECT: &str = "SELECT e.id, e.calendar_id, c.platform, e.platform_id, e.ical_uid,
+/// The platform is looked up once per calendar of the page ([`for_each_api_row`]), not
+/// joined on every row: a page holds few calendars, and the join's two lookups per row were
+/// a good part of the page's SQLite time.
+const API_SELECT: &str = "SELECT e.id, e.calendar_id, NULL, e.platform_id, e.ical_uid,
         e.start_time, e.end_time, e.meeting_platform, e.meeting_url, e.is_deleted, e.raw,
         l.bot_id IS NOT NULL, e.created_at, e.updated_at
-    FROM calendar_events e JOIN calendars c ON c.id = e.calendar_id
-    LEFT JOIN bot_event_links l ON l.event_id = e.id";
+    FROM calendar_events e LEFT JOIN bot_event_links l ON l.event_id = e.id";
 
 /// One listed event as the events API shows it, borrowed from SQLite's current row (valid
 /// only inside the callback of [`for_each_api_row`]).
@@ -476,22 +478,23 @@ pub struct ApiRow<'a> {
     pub meeting_platform: Option<&'a str>,
     pub meeting_url: Option<&'a str>,
     pub is_deleted: bool,
-    /// The stored provider JSON, as text.
-    pub raw: &'a str,
+    /// The stored provider JSON, as SQLite holds the text: the sync wrote it from a
+    /// serialized `serde_json::Value`, so it is not checked as UTF-8 again on every read.
+    pub raw: &'a [u8],
     /// Whether a bot is linked to the event.
     pub on_bot: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-fn api_row<'a>(r: &'a rusqlite::Row) -> rusqlite::Result<ApiRow<'a>> {
+fn api_row<'a>(r: &'a rusqlite::Row, platform: Platform) -> rusqlite::Result<ApiRow<'a>> {
     let text = |i: usize| -> rusqlite::Result<&'a str> { Ok(r.get_ref(i)?.as_str()?) };
     let opt =
         |i: usize| -> rusqlite::Result<Option<&'a str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
     Ok(ApiRow {
         id: text(0)?,
         calendar_id: text(1)?,
-        platform: r.get(2)?,
+        platform,
         platform_id: text(3)?,
         ical_uid: opt(4)?,
         start_time: r.get(5)?,
@@ -499,7 +502,7 @@ fn api_row<'a>(r: &'a rusqlite::Row) -> rusqlite::Result<ApiRow<'a>> {
         meeting_platform: opt(7)?,
         meeting_url: opt(8)?,
         is_deleted: r.get(9)?,
-        raw: text(10)?,
+        raw: r.get_ref(10)?.as_bytes()?,
         on_bot: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
@@ -515,9 +518,27 @@ pub fn for_each_api_row(
 ) -> Result<(), StoreError> {
     let (sql, args) = list_sql_from(API_SELECT, q);
     let mut stmt = conn.prepare_cached(&sql)?;
+    let mut platform_of = conn.prepare_cached("SELECT platform FROM calendars WHERE id = ?1")?;
+    // The page's calendars and their platforms: few, so a list beats a map.
+    let mut platforms: Vec<(String, Option<Platform>)> = Vec::new();
     let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
-        f(api_row(r)?);
+        let calendar_id = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let platform = match platforms.iter().find(|(id, _)| id == calendar_id) {
+            Some((_, p)) => *p,
+            None => {
+                let p = platform_of
+                    .query_row([calendar_id], |c| c.get(0))
+                    .optional()?;
+                platforms.push((calendar_id.to_string(), p));
+                p
+            }
+        };
+        // Events are deleted with their calendar (foreign key); the join this replaces
+        // skipped an event without one as well.
+        if let Some(platform) = platform {
+            f(api_row(r, platform)?);
+        }
     }
     Ok(())
 }
