@@ -461,6 +461,8 @@ pub struct SyncView {
     pub live: bool,
     /// The last notification that asked for a sync.
     pub sync_requested_at: Option<i64>,
+    /// The last valid notification (for [`flag_if_broken`]).
+    pub last_notification_at: Option<i64>,
     /// No pending or live channel and allowed to try: the push sweep should subscribe.
     pub needs_channel: bool,
 }
@@ -477,20 +479,23 @@ pub fn sync_view(
             .iter()
             .any(|c| c.state == ChannelState::Live && c.expires_at.is_some_and(|e| e > now_ms)),
         sync_requested_at: status.sync_requested_at,
+        last_notification_at: status.last_notification_at,
         needs_channel: active.is_empty() && status.retry_at.is_none_or(|t| t <= now_ms),
     })
 }
 
 /// A sync found changes: when the calendar's live channel has had no notification for
 /// `quiet_ms` (and is older than that), it is treated as broken and marked for
-/// replacement, due now. Returns true when it did so.
+/// replacement, due now. Returns true when it did so. `view`: read earlier in the same
+/// transaction (its `last_notification_at`, not read again).
 pub fn flag_if_broken(
     tx: &Transaction,
     calendar_id: &str,
+    view: &SyncView,
     now_ms: i64,
     quiet_ms: i64,
 ) -> Result<bool, StoreError> {
-    let last = status(tx, calendar_id)?.last_notification_at.unwrap_or(0);
+    let last = view.last_notification_at.unwrap_or(0);
     let n = tx
         .prepare_cached(
             "UPDATE push_channels SET recreate = 1, due_at = ?2, updated_at = ?2

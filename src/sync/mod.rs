@@ -371,7 +371,7 @@ async fn attempt(
             };
             let broken = changed > 0
                 && push.live
-                && store::push::flag_if_broken(tx, &id, now, PUSH_QUIET_MS)?;
+                && store::push::flag_if_broken(tx, &id, &push, now, PUSH_QUIET_MS)?;
             let wake_push = broken || (push.needs_channel && settings.push_enabled());
             Ok((applied, run.next_sync_at, wake_push))
         })

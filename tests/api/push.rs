@@ -851,6 +851,29 @@ async fn dropped_notifications_are_caught_by_the_safety_poll_and_a_quiet_channel
     assert!(!active(&app, &cal).await[0].recreate);
 }
 
+#[tokio::test]
+async fn a_channel_older_than_a_day_that_still_notifies_is_not_replaced() {
+    let app = push_app().await;
+    let cal = calendar(&app, Provider::Google, "heard@acme.test", None).await;
+    let first = subscribed(&app, &cal).await;
+    app.state.clock.advance(DAY + HOUR);
+    // The change is announced: the notification of a moment ago keeps the channel trusted
+    // although it is older than a day and the sync finds a change.
+    app.sim.create_event(&cal.account, spec("Heard")).await;
+    assert_eq!(app.sim.push_flush().await.len(), 1);
+    let heard = status(&app, &cal).await.last_notification_at;
+    assert!(heard.is_some_and(|t| t > app.state.now_ms() - HOUR.as_millis() as i64));
+    let report = convene::sync::sync_due(&app.state).await.unwrap();
+    assert_eq!(report.synced, 1);
+    assert!(stored(&app, &cal)
+        .await
+        .iter()
+        .any(|e| e.title.as_deref() == Some("Heard")));
+    let row = &active(&app, &cal).await[0];
+    assert_eq!(row.id, first.id);
+    assert!(!row.recreate, "a notifying channel is not broken");
+}
+
 // ------------------------------------------------------------------------------ lifecycle
 
 #[tokio::test]
