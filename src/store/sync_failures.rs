@@ -32,14 +32,22 @@ pub fn record(
     Ok(())
 }
 
-/// The item read fine (or is gone): forget its failure. True when there was one.
-pub fn clear(conn: &Connection, calendar_id: &str, platform_id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "DELETE FROM sync_item_failures WHERE calendar_id = ?1 AND platform_id = ?2",
-        )?
-        .execute(params![calendar_id, platform_id])?
-        > 0)
+/// These items read fine (or are gone): forget their failures, in one statement.
+pub fn clear(
+    conn: &Connection,
+    calendar_id: &str,
+    platform_ids: &[&str],
+) -> Result<(), StoreError> {
+    if platform_ids.is_empty() {
+        return Ok(());
+    }
+    let ids = serde_json::to_string(platform_ids).expect("strings serialize");
+    conn.prepare_cached(
+        "DELETE FROM sync_item_failures
+         WHERE calendar_id = ?1 AND platform_id IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute(params![calendar_id, ids])?;
+    Ok(())
 }
 
 /// A calendar's unreadable items, most recent first.

@@ -58,6 +58,9 @@ pub(super) fn apply(
     // An item that could not be read at all (no id): absence proves nothing this time.
     let mut blind = false;
     let mut unreadable = false;
+    // Items whose failure record goes (read fine or removed), cleared in one statement; an
+    // id later unreadable in the same listing keeps its record, as in listing order.
+    let mut readable: HashSet<&str> = HashSet::new();
     for item in &fetched.items {
         match item {
             Item::Upsert(ev) => {
@@ -73,7 +76,7 @@ pub(super) fn apply(
                 if store::events::upsert(tx, calendar_id, ev, now)? {
                     changed += 1;
                 }
-                store::sync_failures::clear(tx, calendar_id, &ev.platform_id)?;
+                readable.insert(&ev.platform_id);
             }
             Item::Remove { platform_id } => {
                 if store::events::mark_deleted(tx, calendar_id, platform_id, now)? {
@@ -85,7 +88,7 @@ pub(super) fn apply(
                     changed +=
                         store::events::mark_instances_deleted(tx, calendar_id, platform_id, now)?;
                 }
-                store::sync_failures::clear(tx, calendar_id, platform_id)?;
+                readable.insert(platform_id);
             }
             Item::Unreadable { platform_id, error } => {
                 // The stored copy stays as it is (not deleted, not changed).
@@ -97,11 +100,14 @@ pub(super) fn apply(
                     None => blind = true,
                 }
                 let id = platform_id.as_deref().unwrap_or("");
+                readable.remove(id);
                 store::sync_failures::record(tx, calendar_id, id, error, now)?;
             }
             Item::Skip => {}
         }
     }
+    let readable: Vec<&str> = readable.into_iter().collect();
+    store::sync_failures::clear(tx, calendar_id, &readable)?;
     if fetched.full && !blind {
         changed += mark_unlisted(
             tx,

@@ -166,6 +166,68 @@ async fn an_unreadable_event_is_kept_recorded_and_not_skipped() {
     assert!(!html.contains("Events the sync could not read"));
 }
 
+/// Many unreadable items in one calendar: each record goes when its item reads again or is
+/// deleted, and only then; records of other calendars are left alone.
+#[tokio::test]
+async fn unreadable_records_go_item_by_item_when_read_again_or_deleted() {
+    let app = spawn_app().await;
+    let cal = connect(&app, Provider::Google, "g@acme.test").await;
+    let other = connect(&app, Provider::Google, "o@acme.test").await;
+    let t = hour();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let spec = EventSpec::new(format!("E{i}"), t, t + Duration::hours(1));
+        ids.push(app.sim.create_event(&cal.account, spec).await);
+    }
+    let spec = EventSpec::new("Other", t, t + Duration::hours(1));
+    let other_id = app.sim.create_event(&other.account, spec).await;
+    sync(&app, &cal).await;
+    sync(&app, &other).await;
+    for id in &ids {
+        app.sim.corrupt_event(&cal.account, id, true).await;
+    }
+    app.sim.corrupt_event(&other.account, &other_id, true).await;
+    assert_eq!(sync(&app, &cal).await.unreadable, 6);
+    assert_eq!(sync(&app, &other).await.unreadable, 1);
+    let failures = |cal_id: String| {
+        let store = app.state.store.clone();
+        async move {
+            let mut v: Vec<String> = store
+                .read(move |c| convene::store::sync_failures::list(c, &cal_id))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| f.platform_id)
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(failures(cal.id.clone()).await, all);
+
+    // Three read again, two are deleted, one stays unreadable.
+    for id in &ids[..3] {
+        app.sim.corrupt_event(&cal.account, id, false).await;
+    }
+    for id in &ids[3..5] {
+        app.sim.delete_event(&cal.account, id).await;
+    }
+    let out = sync(&app, &cal).await;
+    assert_eq!(out.unreadable, 1);
+    assert_eq!(failures(cal.id.clone()).await, vec![ids[5].clone()]);
+    assert_eq!(failures(other.id.clone()).await, vec![other_id.clone()]);
+    for id in &ids[..3] {
+        assert!(!stored_one(&app, &cal, id).await.is_deleted);
+    }
+
+    app.sim.corrupt_event(&cal.account, &ids[5], false).await;
+    assert_eq!(sync(&app, &cal).await.unreadable, 0);
+    assert!(failures(cal.id.clone()).await.is_empty());
+    assert_eq!(failures(other.id.clone()).await, vec![other_id]);
+}
+
 /// Item 11: Google reports a series cancelled as a whole as ONE cancelled master id; the
 /// stored rows are its instances.
 #[tokio::test]
