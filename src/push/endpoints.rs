@@ -11,7 +11,7 @@
 //!   `{"value": [...]}` (`400` if not), each item acted on when its subscription is known
 //!   and its `clientState` matches, `202` in any case.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -214,12 +214,25 @@ async fn microsoft(
     let mut record = BTreeSet::new();
     let mut renew: Vec<(String, bool)> = Vec::new();
     let mut stale = Vec::new();
-    for item in envelope.value {
-        let sub = item.subscription_id.clone();
-        let found = state
+    // Every item's subscription in one read (none for an empty batch).
+    let known = if envelope.value.is_empty() {
+        HashMap::new()
+    } else {
+        let subs: Vec<String> = envelope
+            .value
+            .iter()
+            .map(|i| i.subscription_id.clone())
+            .collect();
+        state
             .store
-            .read(move |c| db::find_external(c, Platform::Microsoft, &sub))
-            .await?;
+            .read(move |c| {
+                let subs: Vec<&str> = subs.iter().map(String::as_str).collect();
+                db::find_externals(c, Platform::Microsoft, &subs)
+            })
+            .await?
+    };
+    for item in envelope.value {
+        let found = known.get(&item.subscription_id).cloned();
         let Some((ch, connected)) = found else {
             tracing::debug!(subscription = %item.subscription_id, "push: unknown Graph subscription");
             crate::metrics::push_notification("microsoft", "rejected");

@@ -9,6 +9,8 @@
 //! or reconnected calendar carries the credentials to stop it with (`stop_with`, secrets
 //! still sealed), and is deleted once the provider stopped it or gave up on it.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -141,25 +143,39 @@ pub fn find_external(
     platform: Platform,
     external_id: &str,
 ) -> Result<Option<(Channel, bool)>, StoreError> {
-    let Some(ch) = channels(
-        conn,
-        "platform = ?1 AND external_id = ?2",
-        params![platform, external_id],
-    )?
-    .into_iter()
-    .next() else {
-        return Ok(None);
-    };
-    let connected = calendar_connected(conn, &ch.calendar_id)?;
-    Ok(Some((ch, connected)))
+    Ok(find_externals(conn, platform, &[external_id])?.remove(external_id))
 }
 
-fn calendar_connected(conn: &Connection, calendar_id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT status FROM calendars WHERE id = ?1")?
-        .query_row([calendar_id], |r| r.get::<_, CalendarStatus>(0))
-        .optional()?
-        == Some(CalendarStatus::Connected))
+/// [`find_external`] for many provider ids in one query (a Graph notification batch),
+/// keyed by provider id; unknown ids are absent.
+pub fn find_externals(
+    conn: &Connection,
+    platform: Platform,
+    external_ids: &[&str],
+) -> Result<HashMap<String, (Channel, bool)>, StoreError> {
+    if external_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids = serde_json::to_string(external_ids).expect("strings serialize");
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, (SELECT c.status FROM calendars c
+             WHERE c.id = push_channels.calendar_id)
+         FROM push_channels
+         WHERE platform = ?1 AND external_id IN (SELECT value FROM json_each(?2))"
+    ))?;
+    let rows = stmt.query_map(params![platform, ids], |r| {
+        let status: Option<CalendarStatus> = r.get(14)?;
+        Ok((row(r)?, status == Some(CalendarStatus::Connected)))
+    })?;
+    let mut found = HashMap::new();
+    for r in rows {
+        let (ch, connected) = r?;
+        // (platform, external_id) is unique: one row per id.
+        if let Some(id) = ch.external_id.clone() {
+            found.insert(id, (ch, connected));
+        }
+    }
+    Ok(found)
 }
 
 /// The provider created the channel: `live` (unless it was retired meanwhile, then it

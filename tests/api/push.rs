@@ -570,6 +570,74 @@ async fn forged_notifications_change_nothing_and_call_no_provider() {
     assert_eq!(convene::sync::sync_due(&app.state).await.unwrap().synced, 2);
 }
 
+/// One Graph batch naming many subscriptions: each item is judged on its own (its
+/// subscription, its clientState) and acted on, whatever the others in the batch are.
+#[tokio::test]
+async fn a_graph_batch_acts_on_each_valid_item_and_ignores_the_others() {
+    let app = push_app().await;
+    let mut cals = Vec::new();
+    let mut subs = Vec::new();
+    for i in 0..4 {
+        let cal = calendar(
+            &app,
+            Provider::Microsoft,
+            &format!("b{i}@contoso.test"),
+            None,
+        )
+        .await;
+        let ch = subscribed(&app, &cal).await;
+        let secret = app.state.keys.decrypt(&ch.secret_enc).unwrap();
+        subs.push((ch.external_id.clone().unwrap(), secret));
+        cals.push(cal);
+    }
+    app.state.clock.advance(StdDuration::from_secs(5));
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for cal in &cals {
+            v.push((
+                next_sync_at(&app, cal).await,
+                active(&app, cal).await[0].due_at,
+            ));
+        }
+        v
+    };
+    let mut reauth = graph_item(&subs[3].0, &subs[3].1);
+    reauth["lifecycleEvent"] = json!("reauthorizationRequired");
+    let body = json!({"value": [
+        graph_item(&subs[0].0, &subs[0].1),
+        graph_item(&subs[1].0, "not-the-state"),
+        graph_item(&uuid::Uuid::new_v4().to_string(), &subs[1].1),
+        graph_item(&subs[2].0, &subs[2].1),
+        reauth,
+        graph_item(&subs[0].0, &subs[0].1),
+    ]});
+    assert_eq!(
+        graph_post(&app, "/api/v1/push/microsoft/", &body).await,
+        202
+    );
+    let now = app.state.now_ms();
+    // Changes for 0 and 2: heard, due now.
+    for i in [0, 2] {
+        assert!(
+            status(&app, &cals[i]).await.last_notification_at.is_some(),
+            "{i}"
+        );
+        assert!(next_sync_at(&app, &cals[i]).await.unwrap() <= now, "{i}");
+    }
+    // A wrong clientState: nothing recorded, nothing due.
+    assert_eq!(status(&app, &cals[1]).await.last_notification_at, None);
+    assert_eq!(next_sync_at(&app, &cals[1]).await, before[1].0);
+    assert_eq!(active(&app, &cals[1]).await[0].due_at, before[1].1);
+    // reauthorizationRequired: heard, renewed now, no sync.
+    assert!(status(&app, &cals[3]).await.last_notification_at.is_some());
+    assert_eq!(next_sync_at(&app, &cals[3]).await, before[3].0);
+    assert!(active(&app, &cals[3]).await[0].due_at <= now);
+
+    app.state.clock.advance(StdDuration::from_secs(2));
+    assert_eq!(convene::sync::sync_due(&app.state).await.unwrap().synced, 2);
+    assert_eq!(sweep(&app).await.renewed, 1);
+}
+
 /// `convene_push_notifications_total{provider, outcome}` as `/metrics` renders it now.
 fn push_metric(provider: &str, outcome: &str) -> u64 {
     let text = convene::metrics::render(&convene::metrics::Gauges::default());
