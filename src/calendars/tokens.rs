@@ -4,6 +4,8 @@
 //! One mechanism for V1 connections (platform client from `platform_clients`) and V2
 //! calendars (the app's client stored with the calendar):
 //! * [`access_token`]: a cached token when more than 5 minutes remain, else a refresh.
+//! * [`access_token_after_refusal`]: a refresh after the provider refused the cached token
+//!   (`401`); sync and push retry their call once with it.
 //! * [`refresh_due`] (sweep): refreshes every live calendar at least once a day even when
 //!   idle, which notices revocations and keeps Microsoft's 90-day inactivity clock reset,
 //!   and retries after transient failures (`next_refresh_at`).
@@ -92,6 +94,20 @@ pub async fn access_token_of(state: &AppState, cal: &Calendar) -> Result<AccessT
         }
     }
     locked_detached(state, &cal.id, Mode::OnDemand).await
+}
+
+/// The provider refused the access token it was given (`401`: revoked on its side, say):
+/// the cached one is forgotten, so this is a refresh. Callers retry their call once with it.
+pub async fn access_token_after_refusal(
+    state: &AppState,
+    calendar_id: &str,
+) -> Result<AccessToken, TokenError> {
+    let id = calendar_id.to_string();
+    state
+        .store
+        .write(move |tx| crate::store::sync::forget_access_token(tx, &id))
+        .await?;
+    access_token(state, calendar_id).await
 }
 
 /// The first refresh after credentials were set: refresh, read the email, go `connected`.

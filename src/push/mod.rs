@@ -24,7 +24,6 @@ use std::future::Future;
 use crate::calendars::tokens::{self, TokenError};
 use crate::config::Settings;
 use crate::state::AppState;
-use crate::store;
 
 pub use endpoints::configure;
 
@@ -93,13 +92,9 @@ where
     let token = tokens::access_token(state, calendar_id).await?.token;
     match call(token).await {
         Err(PushError::Unauthorized) => {
-            let id = calendar_id.to_string();
-            state
-                .store
-                .write(move |tx| store::sync::forget_access_token(tx, &id))
-                .await
-                .map_err(|e| PushError::Failed(e.to_string()))?;
-            let token = tokens::access_token(state, calendar_id).await?.token;
+            let token = tokens::access_token_after_refusal(state, calendar_id)
+                .await?
+                .token;
             call(token).await
         }
         other => other,

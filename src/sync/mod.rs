@@ -326,12 +326,9 @@ async fn attempt(
             Err(FetchError::Unauthorized) if !retried_auth => {
                 // A cached access token the provider no longer accepts: refresh once.
                 retried_auth = true;
-                let id = calendar_id.to_string();
-                state
-                    .store
-                    .write(move |tx| store::sync::forget_access_token(tx, &id))
-                    .await?;
-                access = tokens::access_token(state, calendar_id).await?.token;
+                access = tokens::access_token_after_refusal(state, calendar_id)
+                    .await?
+                    .token;
             }
             other => break other?,
         }

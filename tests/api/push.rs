@@ -1002,6 +1002,47 @@ async fn graph_lifecycle_events_renew_recreate_and_sync() {
     assert_eq!(convene::sync::sync_due(&app.state).await.unwrap().synced, 1);
 }
 
+#[tokio::test]
+async fn a_refused_access_token_is_refreshed_once_and_the_subscription_is_made() {
+    let app = push_app().await;
+    for (provider, email) in [
+        (Provider::Google, "stale@acme.test"),
+        (Provider::Microsoft, "stale@contoso.test"),
+    ] {
+        let cal = calendar(&app, provider, email, None).await;
+        sync(&app, &cal).await;
+        // A cached access token the provider does not know (revoked on its side).
+        let sealed = app.state.keys.encrypt("not-a-live-token");
+        let (id, far) = (cal.id.clone(), app.state.now_ms() + 3_000_000);
+        app.state
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE calendars SET access_token_enc = ?1, access_token_expires_at = ?2
+                     WHERE id = ?3",
+                    rusqlite::params![sealed, far, id],
+                )
+                .map_err(convene::store::StoreError::from)
+            })
+            .await
+            .unwrap();
+        let refreshes = app.sim.token_refresh_count(provider).await;
+        let report = sweep(&app).await;
+        assert_eq!(report.created, 1, "{provider:?}: {report:?}");
+        assert_eq!(
+            app.sim.token_refresh_count(provider).await,
+            refreshes + 1,
+            "{provider:?}"
+        );
+        app.sim.push_flush().await;
+        assert_eq!(
+            push_state(&app, &cal).await,
+            PushState::Live,
+            "{provider:?}"
+        );
+    }
+}
+
 // ------------------------------------------------------------ delete, disconnect, reconnect
 
 #[tokio::test]
