@@ -487,13 +487,17 @@ pub struct ApiRow<'a> {
     pub updated_at: i64,
 }
 
-fn api_row<'a>(r: &'a rusqlite::Row, platform: Platform) -> rusqlite::Result<ApiRow<'a>> {
+fn api_row<'a>(
+    r: &'a rusqlite::Row,
+    calendar_id: &'a str,
+    platform: Platform,
+) -> rusqlite::Result<ApiRow<'a>> {
     let text = |i: usize| -> rusqlite::Result<&'a str> { Ok(r.get_ref(i)?.as_str()?) };
     let opt =
         |i: usize| -> rusqlite::Result<Option<&'a str>> { Ok(r.get_ref(i)?.as_str_or_null()?) };
     Ok(ApiRow {
         id: text(0)?,
-        calendar_id: text(1)?,
+        calendar_id,
         platform,
         platform_id: text(3)?,
         ical_uid: opt(4)?,
@@ -537,7 +541,7 @@ pub fn for_each_api_row(
         // Events are deleted with their calendar (foreign key); the join this replaces
         // skipped an event without one as well.
         if let Some(platform) = platform {
-            f(api_row(r, platform)?);
+            f(api_row(r, calendar_id, platform)?);
         }
     }
     Ok(())
