@@ -140,6 +140,22 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_panicking_read_in_place_is_an_error_of_that_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let out = store
+            .read_in_place(|_| -> Result<(), StoreError> { panic!("broken page") })
+            .await;
+        assert!(matches!(out, Err(StoreError::Task(_))));
+        // The connection went back to the pool and serves the next read.
+        let one: i64 = store
+            .read_in_place(|c| Ok::<_, StoreError>(c.query_row("SELECT 1", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_read_never_waits_for_a_connection_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();

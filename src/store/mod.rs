@@ -299,7 +299,12 @@ impl Store {
         if self.in_place.open() {
             if let Some(conn) = self.pool.try_get() {
                 let (started, disk) = (std::time::Instant::now(), in_place::thread_disk_reads());
-                let out = f(&conn);
+                // A panic is an error of this read, as it is on the blocking pool (where it
+                // ends the pool thread's task), not the end of the async worker.
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
+                    .unwrap_or_else(|_| {
+                        Err(E::from(StoreError::Task("a read panicked".to_string())))
+                    });
                 drop(conn);
                 let read_the_disk = disk
                     .zip(in_place::thread_disk_reads())
