@@ -150,4 +150,23 @@ impl TestApp {
             j.stop().await;
         }
     }
+
+    /// Caches an access token the provider does not know (revoked on its side) for the
+    /// calendar, valid for another hour in Convene's eyes.
+    pub async fn plant_refused_access_token(&self, calendar_id: &str) {
+        let sealed = self.state.keys.encrypt("not-a-live-token");
+        let (id, far) = (calendar_id.to_string(), self.state.now_ms() + 3_000_000);
+        self.state
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "UPDATE calendars SET access_token_enc = ?1, access_token_expires_at = ?2
+                     WHERE id = ?3",
+                    rusqlite::params![sealed, far, id],
+                )
+                .map_err(convene::store::StoreError::from)
+            })
+            .await
+            .unwrap();
+    }
 }

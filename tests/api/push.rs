@@ -1011,21 +1011,7 @@ async fn a_refused_access_token_is_refreshed_once_and_the_subscription_is_made()
     ] {
         let cal = calendar(&app, provider, email, None).await;
         sync(&app, &cal).await;
-        // A cached access token the provider does not know (revoked on its side).
-        let sealed = app.state.keys.encrypt("not-a-live-token");
-        let (id, far) = (cal.id.clone(), app.state.now_ms() + 3_000_000);
-        app.state
-            .store
-            .write(move |tx| {
-                tx.execute(
-                    "UPDATE calendars SET access_token_enc = ?1, access_token_expires_at = ?2
-                     WHERE id = ?3",
-                    rusqlite::params![sealed, far, id],
-                )
-                .map_err(convene::store::StoreError::from)
-            })
-            .await
-            .unwrap();
+        app.plant_refused_access_token(&cal.id).await;
         let refreshes = app.sim.token_refresh_count(provider).await;
         let report = sweep(&app).await;
         assert_eq!(report.created, 1, "{provider:?}: {report:?}");

@@ -714,22 +714,7 @@ async fn a_refused_access_token_is_refreshed_once_and_the_sync_goes_on() {
     app.sim
         .create_event(&cal.account, EventSpec::new("E", t, t + Duration::hours(1)))
         .await;
-    // A cached access token the provider does not know (e.g. revoked on its side).
-    let sealed = app.state.keys.encrypt("not-a-live-token");
-    let id = cal.id.clone();
-    let far = app.state.now_ms() + 3_000_000;
-    app.state
-        .store
-        .write(move |tx| {
-            tx.execute(
-                "UPDATE calendars SET access_token_enc = ?1, access_token_expires_at = ?2
-                 WHERE id = ?3",
-                rusqlite::params![sealed, far, id],
-            )
-            .map_err(convene::store::StoreError::from)
-        })
-        .await
-        .unwrap();
+    app.plant_refused_access_token(&cal.id).await;
     let refreshes = app.sim.token_refresh_count(Provider::Microsoft).await;
     let out = sync(&app, &cal).await;
     assert_eq!(out.changed, 1);
