@@ -55,7 +55,8 @@ impl InPlaceReads {
             self.closed_until_ms.fetch_max(until, Ordering::Relaxed);
             tracing::debug!(
                 held_ms = held.as_millis() as u64,
-                "a read in place was slow: reads use the blocking pool for a while"
+                read_the_disk,
+                "a read in place waited: reads use the blocking pool for a while"
             );
         }
     }
