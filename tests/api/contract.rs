@@ -280,13 +280,7 @@ async fn pagination_and_query_parameters() {
         next.starts_with(&app.url("/api/v1/webhook-endpoints/?")),
         format!("next is absolute on the public URL: {next}"),
     );
-    let res = app
-        .client
-        .get(&next)
-        .header("Authorization", app.auth())
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_url(&next).await;
     let page2: Value = res.json().await.unwrap();
     a.eq(
         page2["results"].as_array().map(Vec::len),

@@ -44,13 +44,7 @@ async fn walk(app: &TestApp, path: &str) -> (Vec<String>, Vec<usize>) {
     let (mut ids, mut sizes) = (Vec::new(), Vec::new());
     let mut url = app.url(path);
     loop {
-        let res = app
-            .client
-            .get(&url)
-            .header("Authorization", app.auth())
-            .send()
-            .await
-            .unwrap();
+        let res = app.get_url(&url).await;
         assert_eq!(res.status(), 200, "{url}");
         let body: Value = res.json().await.unwrap();
         let results = body["results"].as_array().unwrap();
@@ -594,13 +588,7 @@ async fn the_written_list_matches_serde_with_bots_and_backward_pages() {
     let text = |url: String| {
         let app = &app;
         async move {
-            let res = app
-                .client
-                .get(&url)
-                .header("Authorization", app.auth())
-                .send()
-                .await
-                .unwrap();
+            let res = app.get_url(&url).await;
             assert_eq!(res.status(), 200, "{url}");
             res.text().await.unwrap()
         }

@@ -108,8 +108,13 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_url(&self.url(path)).await
+    }
+
+    /// A GET of an absolute URL (a page's `next`/`previous` link) with the API key.
+    pub async fn get_url(&self, url: &str) -> reqwest::Response {
         self.client
-            .get(self.url(path))
+            .get(url)
             .header("Authorization", self.auth())
             .send()
             .await
