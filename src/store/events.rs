@@ -454,12 +454,12 @@ pub fn list(conn: &Connection, q: &EventQuery) -> Result<Vec<StoredEvent>, Store
     Ok(rows)
 }
 
-/// The columns the events API shows, in [`ApiRow`] order: no attendees, title or other
+/// The columns the events API shows, in [`ApiRow`] order but the platform: no attendees, title or other
 /// normalized fields it does not show, so SQLite neither decodes nor copies them.
 /// The platform is looked up once per calendar of the page ([`for_each_api_row`]), not
 /// joined on every row: a page holds few calendars, and the join's two lookups per row were
 /// a good part of the page's SQLite time.
-const API_SELECT: &str = "SELECT e.id, e.calendar_id, NULL, e.platform_id, e.ical_uid,
+const API_SELECT: &str = "SELECT e.id, e.calendar_id, e.platform_id, e.ical_uid,
         e.start_time, e.end_time, e.meeting_platform, e.meeting_url, e.is_deleted, e.raw,
         l.bot_id IS NOT NULL, e.created_at, e.updated_at
     FROM calendar_events e LEFT JOIN bot_event_links l ON l.event_id = e.id";
@@ -499,17 +499,17 @@ fn api_row<'a>(
         id: text(0)?,
         calendar_id,
         platform,
-        platform_id: text(3)?,
-        ical_uid: opt(4)?,
-        start_time: r.get(5)?,
-        end_time: r.get(6)?,
-        meeting_platform: opt(7)?,
-        meeting_url: opt(8)?,
-        is_deleted: r.get(9)?,
-        raw: r.get_ref(10)?.as_bytes()?,
-        on_bot: r.get(11)?,
-        created_at: r.get(12)?,
-        updated_at: r.get(13)?,
+        platform_id: text(2)?,
+        ical_uid: opt(3)?,
+        start_time: r.get(4)?,
+        end_time: r.get(5)?,
+        meeting_platform: opt(6)?,
+        meeting_url: opt(7)?,
+        is_deleted: r.get(8)?,
+        raw: r.get_ref(9)?.as_bytes()?,
+        on_bot: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
     })
 }
 
