@@ -429,6 +429,12 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A list of ids as the JSON array a query reads with `IN (SELECT value FROM json_each(?n))`:
+/// one bound parameter for any number of ids, so the statement is prepared (and cached) once.
+pub(crate) fn json_ids<S: AsRef<str> + serde::Serialize>(ids: &[S]) -> String {
+    serde_json::to_string(ids).expect("strings serialize")
+}
+
 /// Unix milliseconds as RFC 3339 UTC with `Z` (API format).
 pub fn ms_to_rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)

@@ -156,7 +156,7 @@ pub fn find_externals(
     if external_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids = serde_json::to_string(external_ids).expect("strings serialize");
+    let ids = super::json_ids(external_ids);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, (SELECT c.status FROM calendars c
              WHERE c.id = push_channels.calendar_id)

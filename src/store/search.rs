@@ -122,7 +122,7 @@ pub fn zoom_credential_emails(
     conn: &Connection,
     ids: &[&str],
 ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-    let ids = serde_json::to_string(ids).expect("strings serialize");
+    let ids = super::json_ids(ids);
     let mut stmt = conn.prepare_cached(
         "SELECT id, email FROM zoom_oauth_credentials
          WHERE id IN (SELECT value FROM json_each(?1)) AND email IS NOT NULL",

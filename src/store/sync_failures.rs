@@ -41,7 +41,7 @@ pub fn clear(
     if platform_ids.is_empty() {
         return Ok(());
     }
-    let ids = serde_json::to_string(platform_ids).expect("strings serialize");
+    let ids = super::json_ids(platform_ids);
     conn.prepare_cached(
         "DELETE FROM sync_item_failures
          WHERE calendar_id = ?1 AND platform_id IN (SELECT value FROM json_each(?2))",

@@ -52,7 +52,7 @@ pub fn history_of_bots(
     bot_ids: &[&str],
     limit: i64,
 ) -> Result<std::collections::HashMap<String, Vec<HistoryEntry>>, StoreError> {
-    let ids = serde_json::to_string(bot_ids).expect("strings serialize");
+    let ids = super::super::json_ids(bot_ids);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {HISTORY_COLUMNS}, bot_id FROM
            (SELECT *, ROW_NUMBER() OVER (PARTITION BY bot_id ORDER BY id DESC) AS rn

@@ -357,7 +357,7 @@ pub fn bots_json_for_events(
     if event_ids.is_empty() {
         return Ok(out);
     }
-    let ids = serde_json::to_string(event_ids).expect("strings serialize");
+    let ids = super::json_ids(event_ids);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {BOT_COLUMNS}, l.e_id FROM bots
          JOIN (SELECT event_id AS e_id, bot_id AS b_id FROM bot_event_links

@@ -206,7 +206,7 @@ pub fn next_retry_of_bots(
     conn: &Connection,
     bot_ids: &[&str],
 ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
-    let ids = serde_json::to_string(bot_ids).expect("strings serialize");
+    let ids = super::super::json_ids(bot_ids);
     let mut stmt = conn.prepare_cached(
         "SELECT bot_id, MIN(next_attempt_at) FROM bot_operations
          WHERE bot_id IN (SELECT value FROM json_each(?1)) AND status = ?2 AND attempts > 0
