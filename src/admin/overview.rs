@@ -208,11 +208,7 @@ fn webhook_endpoints(c: &Connection, _: &Settings, _now: i64) -> Result<Widget, 
         .count();
     let total = all.len();
     let delivering = total - disabled - failing;
-    // What `store::webhook_endpoints::list_troubled` selects, without reading the table again.
-    let mut troubled: Vec<_> = all
-        .into_iter()
-        .filter(|e| e.failing_since.is_some() || e.disabled_reason.is_some())
-        .collect();
+    let mut troubled: Vec<_> = all.into_iter().filter(|e| e.troubled()).collect();
     // Disabled ones first: they receive nothing until someone acts.
     troubled.sort_by_key(|e| e.enabled);
     let row_links = troubled

@@ -21,6 +21,13 @@ pub struct Endpoint {
     pub updated_at: i64,
 }
 
+impl Endpoint {
+    /// Disabled automatically or currently failing: the overview lists it.
+    pub fn troubled(&self) -> bool {
+        self.failing_since.is_some() || self.disabled_reason.is_some()
+    }
+}
+
 /// The sealed signing secrets of an endpoint.
 #[derive(Debug, Clone)]
 pub struct SealedSecrets {
@@ -115,15 +122,9 @@ pub fn list_all(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
     Ok(rows)
 }
 
-/// Endpoints disabled automatically or currently failing, for the overview page.
+/// Endpoints disabled automatically or currently failing ([`Endpoint::troubled`]).
 pub fn list_troubled(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM webhook_endpoints
-         WHERE failing_since IS NOT NULL OR disabled_reason IS NOT NULL
-         ORDER BY created_at, id"
-    ))?;
-    let rows = stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+    Ok(list_all(conn)?.into_iter().filter(Endpoint::troubled).collect())
 }
 
 /// A partial update; `None` leaves a field alone.
