@@ -272,7 +272,6 @@ pub async fn method_not_allowed_page() -> HttpResponse {
         .body(page.render().unwrap_or_default())
 }
 
-/// Formats Unix ms for pages: `2025-01-31 14:05 UTC`.
 /// Milliseconds as seconds with one decimal (`1.3 s`).
 pub fn seconds(ms: i64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
@@ -284,6 +283,7 @@ pub fn sync_lag_behind(lag_ms: i64, interval: std::time::Duration) -> bool {
     lag_ms > interval.as_millis() as i64 / 10
 }
 
+/// Formats Unix ms for pages: `2025-01-31 14:05 UTC`.
 pub fn when(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
