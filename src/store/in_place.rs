@@ -48,8 +48,17 @@ impl InPlaceReads {
         now_ms() >= self.closed_until_ms.load(Ordering::Relaxed)
     }
 
-    /// Notes how long an in-place read held its thread, and whether it read from the disk.
-    pub(super) fn took(&self, held: Duration, read_the_disk: bool) {
+    /// Runs `read` on this thread, noting how long it held it and whether it read from
+    /// the disk.
+    pub(super) fn timed<R>(&self, read: impl FnOnce() -> R) -> R {
+        let (started, before) = (Instant::now(), thread_disk_reads());
+        let out = read();
+        let read_the_disk = before.zip(thread_disk_reads()).is_some_and(|(a, b)| b > a);
+        self.took(started.elapsed(), read_the_disk);
+        out
+    }
+
+    fn took(&self, held: Duration, read_the_disk: bool) {
         if read_the_disk || held > SLOW_READ {
             let until = now_ms() + CLOSED_FOR.as_millis() as u64;
             self.closed_until_ms.fetch_max(until, Ordering::Relaxed);
@@ -64,7 +73,7 @@ impl InPlaceReads {
 
 /// How many times this thread has read from a block device (the page cache missed), where
 /// the platform tells.
-pub(super) fn thread_disk_reads() -> Option<u64> {
+fn thread_disk_reads() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: getrusage writes one `rusage` into the zeroed struct it is given.

@@ -1,8 +1,9 @@
 //! Storage: the only module that runs SQL.
 //!
 //! One SQLite file in WAL mode behind an r2d2 pool. Every call runs on tokio's blocking pool
-//! (never on an async worker), except short page reads by [`Store::read_in_place`]. Writes that read first go through [`Store::write`], which opens
-//! `BEGIN IMMEDIATE` so two writers never both read and then collide on upgrade.
+//! (never on an async worker), except short page reads by [`Store::read_in_place`]. Writes
+//! that read first go through [`Store::write`], which opens `BEGIN IMMEDIATE` so two writers
+//! never both read and then collide on upgrade.
 //! Times are stored as Unix milliseconds (INTEGER) and converted at the API boundary.
 
 pub mod admin;
@@ -216,13 +217,14 @@ impl Store {
         // The pool has opened (and so created) the file.
         let file_id = file_identity(path).ok().flatten();
         let checkpointer = std::sync::Arc::new(Checkpointer::new(path));
+        let db_path = std::sync::Arc::new(path.to_path_buf());
         Ok(Store {
             pool,
-            path: std::sync::Arc::new(path.to_path_buf()),
+            path: db_path.clone(),
             file_id,
             checkpointer: checkpointer.clone(),
             writer: Writer {
-                db_path: std::sync::Arc::new(path.to_path_buf()),
+                db_path,
                 conn: Default::default(),
                 checkpointer,
             },
@@ -298,19 +300,14 @@ impl Store {
     {
         if self.in_place.open() {
             if let Some(conn) = self.pool.try_get() {
-                let (started, disk) = (std::time::Instant::now(), in_place::thread_disk_reads());
                 // A panic is an error of this read, as it is on the blocking pool (where it
                 // ends the pool thread's task), not the end of the async worker.
-                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
-                    .unwrap_or_else(|_| {
-                        Err(E::from(StoreError::Task("a read panicked".to_string())))
-                    });
-                drop(conn);
-                let read_the_disk = disk
-                    .zip(in_place::thread_disk_reads())
-                    .is_some_and(|(a, b)| b > a);
-                self.in_place.took(started.elapsed(), read_the_disk);
-                return out;
+                return self.in_place.timed(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&conn)))
+                        .unwrap_or_else(|_| {
+                            Err(E::from(StoreError::Task("a read panicked".to_string())))
+                        })
+                });
             }
         }
         let _permit = self

@@ -124,7 +124,10 @@ pub fn list_all(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
 
 /// Endpoints disabled automatically or currently failing ([`Endpoint::troubled`]).
 pub fn list_troubled(conn: &Connection) -> Result<Vec<Endpoint>, StoreError> {
-    Ok(list_all(conn)?.into_iter().filter(Endpoint::troubled).collect())
+    Ok(list_all(conn)?
+        .into_iter()
+        .filter(Endpoint::troubled)
+        .collect())
 }
 
 /// A partial update; `None` leaves a field alone.
